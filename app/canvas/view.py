@@ -1,0 +1,215 @@
+"""`SlideCanvas`: smooth tiled pan and zoom over a slide, fed by the tile store.
+
+A pyqtgraph ViewBox with locked aspect and y pointing down, so view coordinates are level-0 px.
+Each view change (pan, zoom, resize, plane) takes a new store generation, shows at once what is
+cached (or a coarser stand-in), fetches the rest on the store's workers and awaits those futures
+as asyncio tasks on the running (qasync) loop; pixels are applied on the UI thread. Queued
+tiles the new view no longer needs are cancelled. The UI thread never reads a tile itself.
+"""
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Future
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, QTimer, Signal
+
+from engine.slides.base import Slide
+from engine.tiles import TileRequest, TileStore, level_for_scale, tile_size_for, visible_tiles
+
+from .scalebar import ScaleBar
+from .tile_layer import TileLayer
+
+#: Closest zoom: this many screen px per level-0 px.
+MAX_SCREEN_PX_PER_PX = 16.0
+
+
+class SlideCanvas(pg.GraphicsView):
+    """The slide view. Signals: ``viewChanged()``, ``cursorMoved(x, y)`` in level-0 px,
+    ``settled()`` when every visible tile shows its exact pixels, ``tileFailed(str)``,
+    ``loading(n)`` with the number of tiles this canvas is waiting for."""
+
+    viewChanged = Signal()
+    cursorMoved = Signal(float, float)
+    settled = Signal()
+    tileFailed = Signal(str)
+    loading = Signal(int)
+
+    def __init__(self, store: TileStore, parent=None):
+        super().__init__(parent, background=(43, 43, 43))
+        self.store = store
+        self.vb = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.0)
+        self.setCentralItem(self.vb)
+        self.layer = TileLayer(self.vb, store)
+        self.scale_bar = ScaleBar(self)
+        self.slide: Slide | None = None
+        self.plane = 0
+        self.generation = 0
+        self._inflight: dict[TileRequest, Future] = {}
+        self._failed: set[TileRequest] = set()  # not asked again for this slide
+        self._tasks: set[asyncio.Task] = set()
+        self._update_timer = QTimer(self, singleShot=True, interval=0)
+        self._update_timer.timeout.connect(self.refresh)
+        self.vb.sigRangeChanged.connect(self._schedule_refresh)
+        self.vb.sigResized.connect(self._schedule_refresh)
+        self.scene().sigMouseMoved.connect(self._mouse_moved)
+
+    # ------------------------------------------------------------------ slide
+    def set_slide(self, slide: Slide | None, plane: int = 0) -> None:
+        """Show ``slide`` (None: nothing) in ``plane``, fitted to the view."""
+        self.generation = self.store.next_generation()
+        self.store.cancel_superseded(self.generation)
+        self._inflight.clear()
+        self._failed.clear()
+        self.slide, self.plane = slide, plane
+        self.layer.reset(slide, tile_size_for(slide) if slide else 512)
+        if slide is None:
+            self.scale_bar.set_scale(0, None)
+            return
+        W, H = slide.dimensions
+        span = max(W, H)
+        self.vb.setLimits(xMin=-span, xMax=W + span, yMin=-span, yMax=H + span,
+                          minXRange=8, minYRange=8, maxXRange=4 * span, maxYRange=4 * span)
+        self.fit()
+
+    def set_plane(self, plane: int) -> None:
+        """Show focal plane ``plane`` (an index into ``slide.planes_um``)."""
+        if self.slide is None or plane == self.plane:
+            return
+        if not 0 <= plane < self.slide.plane_count:
+            raise ValueError(f"plane {plane} out of range 0..{self.slide.plane_count - 1}")
+        self.plane = plane
+        self.refresh()
+
+    # ------------------------------------------------------------------ view
+    def fit(self) -> None:
+        """Show the whole slide."""
+        if self.slide is not None:
+            W, H = self.slide.dimensions
+            self.vb.setRange(QRectF(0, 0, W, H), padding=0.02)
+
+    def set_view_rect(self, x: float, y: float, w: float, h: float) -> None:
+        """Show at least the rectangle ``(x, y, w, h)`` in level-0 px (aspect kept)."""
+        self.vb.setRange(QRectF(x, y, w, h), padding=0)
+
+    def view_rect(self) -> tuple[float, float, float, float]:
+        """The visible rectangle ``(x, y, w, h)`` in level-0 px."""
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        return x0, y0, x1 - x0, y1 - y0
+
+    def screen_px_per_level0_px(self) -> float:
+        """Current zoom: screen px per level-0 px."""
+        px = self.vb.viewPixelSize()[0]
+        return 1.0 / px if px > 0 else 0.0
+
+    def zoom(self, factor: float, center: tuple[float, float] | None = None) -> None:
+        """Zoom in by ``factor`` (> 1 in, < 1 out) about ``center`` (level-0 px; default the
+        view centre), within the canvas limits."""
+        if factor <= 0:
+            raise ValueError("zoom factor must be positive")
+        limit = MAX_SCREEN_PX_PER_PX / max(self.screen_px_per_level0_px(), 1e-12)
+        factor = min(factor, limit)
+        if center is None:
+            x, y, w, h = self.view_rect()
+            center = (x + w / 2, y + h / 2)
+        self.vb.scaleBy(s=(1 / factor, 1 / factor), center=QPointF(*center))
+
+    def pan(self, dx: float, dy: float) -> None:
+        """Move the view by ``(dx, dy)`` level-0 px."""
+        self.vb.translateBy(x=dx, y=dy)
+
+    @property
+    def level(self) -> int:
+        return self.layer.level
+
+    def is_settled(self) -> bool:
+        """True when the visible tiles all show their exact pixels and nothing is in flight
+        for them."""
+        return self.slide is not None and not self._update_timer.isActive() \
+            and self.layer.is_complete() and not self._inflight_for_view()
+
+    def _inflight_for_view(self) -> bool:
+        return any(r.level == self.layer.level for r in self._inflight)
+
+    # ------------------------------------------------------------------ the walk of a view change
+    def _schedule_refresh(self, *_):
+        if not self._update_timer.isActive():
+            self._update_timer.start()
+
+    def refresh(self) -> None:
+        """Bring the tiles in line with the view: new generation, cached pixels now, the rest
+        fetched; superseded queued tiles cancelled."""
+        self._update_timer.stop()
+        slide = self.slide
+        if slide is None:
+            return
+        scale = self.screen_px_per_level0_px()
+        self.scale_bar.set_scale(scale, slide.mpp[0] if slide.mpp else None)
+        if scale <= 0:
+            return
+        level = level_for_scale(slide, 1.0 / scale)
+        cells = visible_tiles(slide, level, self.layer.tile_size, self.view_rect())
+        missing = self.layer.show(level, self.plane, cells)
+        self.generation = g = self.store.next_generation()
+        for req in missing:
+            if req in self._failed:
+                self.layer.mark_failed(req)
+                continue
+            if req in self._inflight and self.store.claim(req, g):
+                continue
+            fut = self.store.fetch(req, g)
+            self._inflight[req] = fut
+            self._await_tile(req, fut)
+        self.store.cancel_superseded(g)
+        self.loading.emit(len(self._inflight))
+        self.viewChanged.emit()
+        if self.is_settled():
+            self.settled.emit()
+
+    def _await_tile(self, req: TileRequest, fut: Future) -> None:
+        task = asyncio.get_running_loop().create_task(self._receive(req, fut))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _receive(self, req: TileRequest, fut: Future) -> None:
+        try:
+            pixels = await asyncio.wrap_future(fut)
+        except asyncio.CancelledError:  # superseded by a newer view
+            return
+        except Exception as exc:  # a broken tile: report, draw a placeholder, keep going
+            if self.slide is not None and req.slide_uid == self.slide.uid:
+                self._failed.add(req)
+                self.layer.mark_failed(req)
+                self.tileFailed.emit(str(exc))
+                if self.is_settled():
+                    self.settled.emit()
+            return
+        finally:
+            if self._inflight.get(req) is fut:
+                del self._inflight[req]
+                self.loading.emit(len(self._inflight))
+        if req.slide_uid != (self.slide.uid if self.slide else None):
+            return
+        if self.layer.apply(req, pixels) and self.is_settled():
+            self.settled.emit()
+
+    # ------------------------------------------------------------------ events
+    def _mouse_moved(self, pos):
+        if self.slide is not None and self.vb.sceneBoundingRect().contains(pos):
+            p = self.vb.mapSceneToView(pos)
+            self.cursorMoved.emit(p.x(), p.y())
+
+    def resizeEvent(self, ev):  # noqa: N802 (Qt name)
+        super().resizeEvent(ev)
+        if hasattr(self, "scale_bar"):
+            self.scale_bar.move(12, self.height() - self.scale_bar.height() - 12)
+
+    def visible_tiles(self) -> dict[tuple[int, int, int], tuple[TileRequest, np.ndarray, bool]]:
+        """``displayed_tiles`` restricted to the tiles of the current view."""
+        shown = self.layer.shown_tiles()
+        return {k: shown[k] for k in self.layer.view_keys() if k in shown}
+
+    def displayed_tiles(self) -> dict[tuple[int, int, int], tuple[TileRequest, np.ndarray, bool]]:
+        """What is on screen, per tile item: see ``TileLayer.shown_tiles``."""
+        return self.layer.shown_tiles()

@@ -1,0 +1,113 @@
+"""Start the viewer: the QApplication, the qasync event loop, the window.
+
+The whole app runs on one qasync loop: Qt events and asyncio tasks share the UI thread, and
+anything slow (opening files, reading or computing tiles) runs on workers whose futures the UI
+awaits.
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import pyqtgraph as pg
+import qasync
+from PySide6.QtWidgets import QApplication
+
+from engine.slides.base import Slide
+
+from .window import MainWindow
+
+#: Window size of `finefocus view --screenshot` (px).
+SCREENSHOT_SIZE = (1280, 800)
+
+
+def application() -> QApplication:
+    """The QApplication (created once)."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("FineFocus")
+    app.setOrganizationName("FineFocus")
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+    return app
+
+
+def event_loop(app: QApplication) -> qasync.QEventLoop:
+    """A qasync loop over ``app``, installed as the asyncio event loop."""
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    return loop
+
+
+def show_slide(window: MainWindow, slide: Slide, plane: int = 0,
+               region: tuple[float, float, float, float] | None = None) -> None:
+    """Put ``slide`` in ``window`` at focal ``plane``, showing ``region`` (level-0 px x, y, w, h)
+    or the whole slide."""
+    window.set_slide(slide)
+    if plane:
+        window.focus.set_plane(plane)
+    if region is not None:
+        window.canvas.set_view_rect(*region)
+
+
+def run_viewer(slide: Slide | None = None, path: str | None = None, plane: int = 0,
+               region: tuple[float, float, float, float] | None = None) -> int:
+    """Show the window on ``slide`` (already open) or open ``path`` in it; run until closed."""
+    app = application()
+    loop = event_loop(app)
+    window = MainWindow()
+    window.show()
+
+    async def start():
+        if slide is not None:
+            show_slide(window, slide, plane, region)
+        else:
+            window.open_path(path)
+
+    loop.create_task(start())
+    app.lastWindowClosed.connect(loop.stop)
+    with loop:
+        loop.run_forever()
+    window.store.close()
+    return 0
+
+
+async def until_painted(window: MainWindow, timeout_s: float, poll_s: float = 0.02) -> bool:
+    """Wait until the visible tiles show their exact pixels (and the overview is drawn);
+    False on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if window.canvas.is_settled() and window.overview_ready():
+            return True
+        await asyncio.sleep(poll_s)
+    return False
+
+
+def screenshot(slide: Slide, out: Path, size: tuple[int, int] = SCREENSHOT_SIZE, plane: int = 0,
+               region: tuple[float, float, float, float] | None = None,
+               timeout_s: float = 300.0) -> float | None:
+    """Open the real window on ``slide`` (at focal ``plane``, showing ``region`` or the whole
+    slide), wait until it is painted, save a PNG of it to ``out``. Returns seconds to a
+    complete paint, or None on timeout."""
+    app = application()
+    loop = event_loop(app)
+    window = MainWindow()
+    window.resize(*size)
+    window.show()
+
+    async def shoot():
+        t0 = time.perf_counter()
+        show_slide(window, slide, plane, region)
+        painted = await until_painted(window, timeout_s)
+        elapsed = time.perf_counter() - t0
+        app.processEvents()
+        if not window.grab().save(str(out), "PNG"):
+            raise OSError(f"{out}: cannot write the PNG")
+        return elapsed if painted else None
+
+    try:
+        with loop:
+            return loop.run_until_complete(shoot())
+    finally:
+        window.store.close()
+        window.close()

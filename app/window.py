@@ -1,0 +1,242 @@
+"""`MainWindow`: the slide canvas with the focus control, the overview, the status bar, menus
+(open, recent files, built-in slide), drag and drop, and an error dialog for every bad file.
+
+Opening a slide runs on a worker (as a job with Cancel); a bad file gives a non-modal error
+dialog and the window stays as it was.
+"""
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QToolBar,
+                               QVBoxLayout, QWidget)
+
+from engine.slides.base import Slide
+from engine.tiles import TileStore
+
+from .canvas import SlideCanvas
+from .canvas.thumbnail import whole_slide_image
+from .errors import describe, show_error
+from .focus import PlaneControl
+from .jobs import JobIndicator
+from .overview import Overview
+from .recent import RecentFiles
+from .status import StatusReadouts, describe_slide, format_magnification, format_position
+
+FILE_FILTER = ("Slides (*.svs *.tif *.tiff *.ndpi *.vms *.vmu *.scn *.mrxs *.svslide *.bif *.dcm "
+               "*.ome.tif *.ome.tiff *.png *.jpg *.jpeg);;All files (*)")
+
+
+def open_slide(path):
+    """The engine's `open_slide` (imported late: the slides package is being filled in)."""
+    from engine.slides import open_slide as _open
+
+    return _open(path)
+
+
+class MainWindow(QMainWindow):
+    """The FineFocus viewer window."""
+
+    def __init__(self, store: TileStore | None = None, settings: QSettings | None = None):
+        super().__init__()
+        self.setWindowTitle("FineFocus")
+        self.resize(1200, 800)
+        self.setAcceptDrops(True)
+        self.store = store or TileStore()
+        #: Threads for opening files and other one-off work (tiles have the store's pool).
+        self.executor = ThreadPoolExecutor(2, thread_name_prefix="finefocus-job")
+        self.settings = settings or QSettings("FineFocus", "FineFocus")
+        self.recent = RecentFiles(self.settings)
+        self.slide: Slide | None = None
+        self.error_dialog: QMessageBox | None = None
+        self._tile_error_shown = False
+        self._overview_task: asyncio.Task | None = None
+
+        self.canvas = SlideCanvas(self.store, self)
+        self.setCentralWidget(self.canvas)
+        self.focus = PlaneControl()
+        bar = QToolBar("Focus", self, objectName="focusToolbar", movable=False)
+        bar.addWidget(self.focus)
+        self.addToolBar(Qt.ToolBarArea.BottomToolBarArea, bar)
+        self.overview = Overview()
+        self.info = QLabel(wordWrap=True, objectName="slideInfo")
+        self.info.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        panel = QWidget()
+        column = QVBoxLayout(panel)
+        column.addWidget(self.overview)
+        column.addWidget(self.info)
+        column.addStretch(1)
+        dock = QDockWidget("Overview", self, objectName="overviewDock")
+        dock.setWidget(panel)
+        dock.setMinimumWidth(260)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.readouts = StatusReadouts(self.statusBar())
+        self.jobs = JobIndicator()
+        self.statusBar().addWidget(self.jobs)
+        self._build_menus()
+
+        self.focus.planeChanged.connect(self._plane_changed)
+        self.canvas.viewChanged.connect(self._view_changed)
+        self.canvas.cursorMoved.connect(self._cursor_moved)
+        self.canvas.tileFailed.connect(self._tile_failed)
+        self.canvas.loading.connect(self._loading)
+        self.overview.navigate.connect(self._navigate)
+
+    # ------------------------------------------------------------------ menus
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&Open…", self.choose_file, QKeySequence.StandardKey.Open)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self._action(file_menu, "Open the &built-in slide", lambda: self.open_path(None))
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        view = self.menuBar().addMenu("&View")
+        self._action(view, "Zoom &in", lambda: self.canvas.zoom(2.0), [QKeySequence("+"), QKeySequence("=")])
+        self._action(view, "Zoom &out", lambda: self.canvas.zoom(0.5), QKeySequence("-"))
+        self._action(view, "&Fit slide", self.canvas.fit, [QKeySequence("Home"), QKeySequence("Ctrl+0")])
+        view.addSeparator()
+        self._action(view, "Focus &up (next plane)", self.focus.step_up, QKeySequence("PgUp"))
+        self._action(view, "Focus &down (previous plane)", self.focus.step_down, QKeySequence("PgDown"))
+        self._fill_recent()
+
+    def _action(self, menu, text, slot, shortcut=None) -> QAction:
+        act = QAction(text, self)
+        if isinstance(shortcut, list):
+            act.setShortcuts(shortcut)
+        elif shortcut is not None:
+            act.setShortcut(shortcut)
+        act.triggered.connect(lambda *_: slot())
+        menu.addAction(act)
+        return act
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        paths = self.recent.paths()
+        for path in paths:
+            act = self.recent_menu.addAction(path)
+            act.triggered.connect(lambda *_, p=path: self.open_path(p))
+        self.recent_menu.setEnabled(bool(paths))
+
+    def choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open slide", "", FILE_FILTER)
+        if path:
+            self.open_path(path)
+
+    # ------------------------------------------------------------------ opening
+    def open_path(self, path: str | Path | None) -> asyncio.Task:
+        """Open ``path`` (None: the built-in slide) on a worker; on success show it, on failure
+        show the error dialog and keep the current slide. Returns the job's task."""
+        name = "the built-in slide" if path is None else Path(path).name or str(path)
+
+        async def job(progress):
+            loop = asyncio.get_running_loop()
+            try:
+                slide = await loop.run_in_executor(self.executor, open_slide, None if path is None else str(path))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # every bad file: a dialog, the window stays up
+                self.show_error(describe(path, exc))
+                return None
+            self.set_slide(slide)
+            if path is not None:
+                self.recent.add(str(Path(path).resolve()) if Path(path).exists() else str(path))
+                self._fill_recent()
+            return slide
+
+        return self.jobs.run(f"Opening {name}…", job)
+
+    def set_slide(self, slide: Slide) -> None:
+        """Show ``slide`` (already open)."""
+        old, self.slide = self.slide, slide
+        self._tile_error_shown = False
+        self.focus.set_planes(slide.planes_um, 0)
+        self.info.setText(describe_slide(slide))
+        self.canvas.set_slide(slide, 0)
+        title = slide.path or "built-in slide"
+        self.setWindowTitle(f"FineFocus — {Path(title).name if slide.path else title}")
+        self._load_overview()
+        if old is not None and old is not slide:
+            self.store.forget(old)
+            old.close()
+
+    def show_error(self, message: str) -> QMessageBox:
+        """The non-modal error dialog (also kept as ``self.error_dialog`` for tests)."""
+        self.statusBar().showMessage(message, 10000)
+        self.error_dialog = show_error(self, "FineFocus — cannot open", message)
+        return self.error_dialog
+
+    # ------------------------------------------------------------------ reactions
+    def _plane_changed(self, plane: int) -> None:
+        self.canvas.set_plane(plane)  # the overview keeps the plane it was opened at
+
+    def _load_overview(self) -> None:
+        slide, plane = self.slide, self.canvas.plane
+        if self._overview_task is not None:
+            self._overview_task.cancel()
+
+        async def load():
+            img = await whole_slide_image(self.store, slide, plane, executor=self.executor)
+            if slide is self.slide:
+                self.overview.set_thumbnail(img, slide.dimensions)
+
+        self._overview_task = asyncio.get_running_loop().create_task(load())
+        self._overview_task.add_done_callback(_log_failure)
+
+    def overview_ready(self) -> bool:
+        """True when the overview thumbnail of the current slide and plane is drawn (or failed)."""
+        return self._overview_task is None or self._overview_task.done()
+
+    def _view_changed(self) -> None:
+        if self.slide is None:
+            return
+        x, y, w, h = self.canvas.view_rect()
+        self.overview.set_view(x, y, w, h)
+        self.readouts.magnification.setText(
+            format_magnification(self.slide, self.canvas.screen_px_per_level0_px(), self.canvas.level))
+
+    def _loading(self, n: int) -> None:
+        self.readouts.tiles.setText(f"loading {n} tiles…" if n else "")
+
+    def _cursor_moved(self, x: float, y: float) -> None:
+        if self.slide is not None:
+            self.readouts.position.setText(format_position(x, y, self.slide.mpp))
+
+    def _tile_failed(self, message: str) -> None:
+        self.statusBar().showMessage(message, 10000)
+        if not self._tile_error_shown:  # one dialog per slide, not one per broken tile
+            self._tile_error_shown = True
+            self.error_dialog = show_error(self, "FineFocus — cannot read", message)
+
+    def _navigate(self, x: float, y: float) -> None:
+        vx, vy, w, h = self.canvas.view_rect()
+        self.canvas.pan(x - (vx + w / 2), y - (vy + h / 2))
+
+    # ------------------------------------------------------------------ drag and drop
+    def dragEnterEvent(self, e):  # noqa: N802
+        if any(u.isLocalFile() for u in e.mimeData().urls()):
+            e.acceptProposedAction()
+
+    def dropEvent(self, e):  # noqa: N802
+        files = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
+        if files:
+            e.acceptProposedAction()
+            self.open_path(files[0])
+
+    def closeEvent(self, e):  # noqa: N802
+        self.jobs.cancel()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        super().closeEvent(e)
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        import logging
+
+        logging.getLogger(__name__).warning("overview failed: %s", task.exception())

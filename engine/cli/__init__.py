@@ -1,0 +1,63 @@
+"""`finefocus` headless command line: the front door of the engine.
+
+Each subcommand lives in a small module of this package that exposes
+``register(subparsers)``; the handler it sets returns an exit status. A user's mistake
+(a bad file, a bad argument) prints one line naming the file and the reason and exits 2,
+with no traceback. The viewer commands (`finefocus [PATH]`, `finefocus view`) are added by
+``app.cli``, which wraps this parser: the engine never imports the app.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..slides.base import SlideError
+
+#: Modules of this package that register subcommands, in the order `--help` lists them.
+COMMAND_MODULES = ("slide_commands", "phantom_commands", "fqa_commands", "fusion_commands")
+
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """A mistake in the user's input: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="finefocus",
+        description="FineFocus: whole-slide viewer with a virtual fine-focus knob.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:  # a command group not built yet
+            if exc.name == f"{__name__}.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed command, turning user errors into one line on stderr and exit 2."""
+    try:
+        return int(args.handler(args) or 0)
+    except (SlideError, UserError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        print(f"finefocus: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. `finefocus info --json | head`
+        sys.stderr.close()
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    return run(args)

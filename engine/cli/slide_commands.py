@@ -1,0 +1,122 @@
+"""`finefocus info` and `finefocus snapshot`: look into a slide without the viewer.
+
+* ``finefocus info PATH [--json]`` — format, level sizes and downsamples, µm per pixel, focal
+  planes (µm), associated images and vendor properties.
+* ``finefocus snapshot PATH --level L --region X,Y,W,H [--z UM | --plane I] --out FILE.png`` —
+  read one region (X, Y in level-0 px; W, H in px of level L) of one focal plane into a PNG.
+
+PATH may be ``phantom:<spec>`` for the built-in phantom. Bad input raises `SlideError` or
+`UserError`, which the CLI prints as one line and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..slides import open_slide
+from . import UserError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("info", help="describe a slide: format, levels, µm per pixel, focal planes",
+                       description="Describe a slide: format, level sizes and downsamples, "
+                                   "µm per pixel, focal planes (µm) and vendor properties.")
+    p.add_argument("path", metavar="PATH", help="slide file or folder, or phantom:<spec>")
+    p.add_argument("--json", action="store_true", help="print the description as JSON")
+    p.set_defaults(handler=info_command)
+
+    s = sub.add_parser(
+        "snapshot", help="read one region of a slide into a PNG (headless)",
+        description="Read one region of one focal plane of a slide into a PNG, without the viewer.")
+    s.add_argument("path", metavar="PATH", help="slide file or folder, or phantom:<spec>")
+    s.add_argument("--level", type=int, default=0, help="pyramid level (0 = full resolution)")
+    s.add_argument("--region", required=True, metavar="X,Y,W,H",
+                   help="X,Y: top-left in level-0 px; W,H: size in px of the chosen level")
+    planes = s.add_mutually_exclusive_group()
+    planes.add_argument("--z", type=float, metavar="UM",
+                        help="focal position in µm; the nearest captured plane is read "
+                             "(no refocusing). Default: the plane nearest 0 µm")
+    planes.add_argument("--plane", type=int, metavar="I", help="index of the focal plane to read")
+    s.add_argument("--out", required=True, metavar="FILE.png", help="where to write the PNG")
+    s.set_defaults(handler=snapshot_command)
+
+
+# ---------------------------------------------------------------------------- info
+def info_command(args: argparse.Namespace) -> int:
+    path = args.path
+    with open_slide(path) as slide:
+        info = slide.info()
+    if args.json:
+        print(json.dumps(info, indent=2, ensure_ascii=False))
+    else:
+        print(format_info(info))
+    return 0
+
+
+def format_info(info: dict) -> str:
+    """A readable summary of ``Slide.info()``."""
+    mpp = info.get("mpp")
+    lines = [
+        f"path:     {info.get('path')}",
+        f"format:   {info['format']}",
+        f"size:     {info['width']} x {info['height']} px"
+        + (f"  ({info['width'] * mpp[0] / 1000:.2f} x {info['height'] * mpp[1] / 1000:.2f} mm)"
+           if mpp else ""),
+        f"µm/px:    {mpp[0]:.4g} x {mpp[1]:.4g}" if mpp else "µm/px:    unknown",
+        f"planes:   {len(info['planes_um'])} at z = "
+        + ", ".join(f"{z:+.3g}" for z in info["planes_um"]) + " µm",
+        f"levels:   {len(info['levels'])}",
+    ]
+    for i, lv in enumerate(info["levels"]):
+        lines.append(f"  [{i}] {lv['width']} x {lv['height']} px, downsample {lv['downsample']:.4g}")
+    if info.get("associated_images"):
+        lines.append("associated images: " + ", ".join(info["associated_images"]))
+    props = info.get("properties") or {}
+    if props:
+        lines.append(f"properties ({len(props)}):")
+        for key in sorted(props):
+            value = props[key].replace("\n", " ")
+            lines.append(f"  {key} = {value[:100]}{'…' if len(value) > 100 else ''}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- snapshot
+def parse_region(text: str) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"--region must be X,Y,W,H integers, got {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise UserError(f"--region width and height must be positive, got {w}x{h}")
+    if w * h > 100_000_000:
+        raise UserError(f"--region {w}x{h} px is too large for a snapshot (limit 100 Mpx)")
+    return x, y, w, h
+
+
+def snapshot_command(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    x, y, w, h = parse_region(args.region)
+    if not args.out.lower().endswith(".png"):
+        raise UserError(f"{args.out}: --out must name a .png file")
+    with open_slide(args.path) as slide:
+        if not 0 <= args.level < slide.level_count:
+            raise UserError(f"{slide.path}: level {args.level} does not exist "
+                            f"(levels 0..{slide.level_count - 1})")
+        if args.plane is not None:
+            if not 0 <= args.plane < slide.plane_count:
+                raise UserError(f"{slide.path}: plane {args.plane} does not exist "
+                                f"(planes 0..{slide.plane_count - 1})")
+            plane = args.plane
+        else:
+            plane = slide.nearest_plane(args.z if args.z is not None else 0.0)
+        pixels = slide.read_region(args.level, x, y, w, h, plane)
+        z = slide.planes_um[plane]
+    try:
+        Image.fromarray(pixels).save(args.out)
+    except OSError as exc:
+        raise UserError(f"{args.out}: cannot write ({exc.strerror or exc})") from exc
+    print(f"wrote {args.out}: {w}x{h} px, level {args.level}, plane {plane} (z = {z:+g} µm)",
+          file=sys.stderr)
+    return 0

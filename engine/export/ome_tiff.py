@@ -1,0 +1,120 @@
+"""`write_ome_tiff`: write any `Slide` — every focal plane, its pyramid — as a tiled OME-TIFF.
+
+Layout of the output (what `engine.slides.ome_tiff.OmeTiffSlide`, QuPath and Bio-Formats read):
+
+* one OME Image, axes ZYXS (interleaved RGB, uint8), one top-level IFD per focal plane in
+  ascending z;
+* the coarser levels as SubIFDs of each plane's IFD (``SubFileType = 1``), one per written level;
+* tiles of ``tile``×``tile`` px, compressed with ``zlib`` (lossless, default), ``jpeg``
+  (lossy, quality 90) or ``none``;
+* OME-XML: PhysicalSizeX/Y (µm per level-0 px) when the slide knows its mpp, PhysicalSizeZ
+  (mean plane spacing, µm) for several planes, and one Plane element per z with PositionZ (µm);
+* resolution tags in px/cm for tools that ignore OME-XML.
+
+The slide is read tile by tile through ``read_region`` and fed to tifffile as an iterator, so
+no level is ever held whole in memory. BigTIFF is used when the raw pixels exceed 2 GB.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from ..slides.base import Slide
+
+COMPRESSIONS = {"zlib": ("zlib", None), "deflate": ("zlib", None),
+                "jpeg": ("jpeg", {"level": 90}), "none": (None, None)}
+
+#: progress(done_tiles, total_tiles)
+Progress = Callable[[int, int], None]
+
+
+def level0_coordinate(lx: int, downsample: float) -> int:
+    """The smallest level-0 coordinate ``x`` with ``floor(x / downsample) == lx``, i.e. where
+    ``Slide.read_region`` starts reading level px ``lx``."""
+    x = int(math.ceil(lx * downsample - 1e-9))
+    while math.floor(x / downsample) < lx:
+        x += 1
+    while x > 0 and math.floor((x - 1) / downsample) >= lx:
+        x -= 1
+    return x
+
+
+def _tiles(slide: Slide, level: int, tile: int, counter: list, total: int,
+           progress: Progress | None) -> Iterator[np.ndarray]:
+    """Tiles of every plane of ``level``, plane by plane, row-major (edge tiles cropped)."""
+    lv = slide.levels[level]
+    for plane in range(slide.plane_count):
+        for ty in range(0, lv.height, tile):
+            for tx in range(0, lv.width, tile):
+                w, h = min(tile, lv.width - tx), min(tile, lv.height - ty)
+                x0 = level0_coordinate(tx, lv.downsample)
+                y0 = level0_coordinate(ty, lv.downsample)
+                pixels = slide.read_region(level, x0, y0, w, h, plane)
+                counter[0] += 1  # counted on reading: tifffile stops pulling after the last tile
+                if progress is not None:
+                    progress(counter[0], total)
+                yield pixels
+
+
+def write_ome_tiff(path: str | Path, slide: Slide, *, tile: int = 512,
+                   levels: Sequence[int] | None = None, compression: str = "zlib",
+                   progress: Progress | None = None) -> Path:
+    """Write ``slide`` to ``path`` as a pyramidal OME-TIFF; returns the path.
+
+    Parameters
+    ----------
+    tile : tile edge in px (a multiple of 16).
+    levels : indices of the slide's levels to write, finest first; must start with 0.
+        Default: all of them.
+    compression : ``"zlib"`` (lossless), ``"jpeg"`` (lossy) or ``"none"``.
+    progress : called as ``progress(done_tiles, total_tiles)`` after every tile.
+    """
+    import tifffile
+
+    path = Path(path)
+    if tile <= 0 or tile % 16:
+        raise ValueError(f"tile must be a positive multiple of 16, got {tile}")
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be one of {sorted(COMPRESSIONS)}, got {compression!r}")
+    levels = list(range(slide.level_count)) if levels is None else [int(i) for i in levels]
+    if not levels or levels[0] != 0 or sorted(set(levels)) != levels:
+        raise ValueError(f"levels must start with 0 and increase, got {levels}")
+    if levels[-1] >= slide.level_count:
+        raise ValueError(f"slide has {slide.level_count} levels, asked for level {levels[-1]}")
+    codec, codec_args = COMPRESSIONS[compression]
+    planes = [float(z) for z in slide.planes_um]
+    n = len(planes)
+    raw_bytes = sum(slide.levels[i].width * slide.levels[i].height * 3 * n for i in levels)
+    total = sum(n * math.ceil(slide.levels[i].width / tile) * math.ceil(slide.levels[i].height / tile)
+                for i in levels)
+    metadata: dict = {"axes": "ZYXS", "Name": Path(slide.path).name if slide.path else slide.format}
+    if slide.mpp:
+        metadata.update(PhysicalSizeX=float(slide.mpp[0]), PhysicalSizeXUnit="µm",
+                        PhysicalSizeY=float(slide.mpp[1]), PhysicalSizeYUnit="µm")
+    if n > 1:
+        spacing = float(np.mean(np.diff(planes)))
+        if spacing > 0:
+            metadata.update(PhysicalSizeZ=spacing, PhysicalSizeZUnit="µm")
+    metadata["Plane"] = {"PositionZ": planes, "PositionZUnit": ["µm"] * n}
+    counter = [0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tifffile.TiffWriter(path, bigtiff=raw_bytes > (2 << 30) - (64 << 20), ome=True) as tif:
+        for k, level in enumerate(levels):
+            lv = slide.levels[level]
+            options = dict(
+                shape=(n, lv.height, lv.width, 3), dtype=np.uint8, tile=(tile, tile),
+                photometric="rgb", compression=codec, compressionargs=codec_args,
+            )
+            if slide.mpp:
+                options.update(resolution=(1e4 / (slide.mpp[0] * lv.downsample),
+                                           1e4 / (slide.mpp[1] * lv.downsample)),
+                               resolutionunit="CENTIMETER")
+            data = _tiles(slide, level, tile, counter, total, progress)
+            if k == 0:
+                tif.write(data, subifds=len(levels) - 1, metadata=metadata, **options)
+            else:
+                tif.write(data, subfiletype=1, metadata=None, **options)
+    return path

@@ -1,0 +1,167 @@
+"""Focal-stack training and evaluation data for focus-quality models.
+
+A `StackSet` holds S stacks of Z patches each (uint8 (S, Z, P, P, 3)) with their labels
+|z − z*| in µm (Eq. 3.9), where z* is the focus at which that patch's content is sharpest.
+
+Sources:
+* `phantom_stacks`: the phantom's exact ground truth. Locations are drawn at random in tissue;
+  each stack's planes are at z* + offsets (µm), offsets on a jittered grid from −3 to +3 µm, so
+  labels cover 0–3 µm continuously; z* is the mean of the phantom's best-focus map over the patch.
+* `slide_stacks`: a user's multi-plane slide (any backend). z* per location is the plane of
+  maximum Laplacian energy, refined by a parabola through its neighbours.
+
+Seeds: phantom seeds at or above ``TRAINING_SEED_BASE`` are for training; evaluation commands
+refuse them, so no figure we report is measured on a training seed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ..slides.base import Slide
+from .metrics import METRICS, to_gray
+from .tissue import tissue_pixels
+
+TRAINING_SEED_BASE = 1_000_000
+PATCH = 235
+
+
+@dataclass
+class StackSet:
+    images: np.ndarray   # uint8 (S, Z, P, P, 3)
+    labels: np.ndarray   # float32 (S, Z), |z − z*| in µm
+    z_um: np.ndarray     # float32 (S, Z), the plane z values
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def planes_per_stack(self, s: np.ndarray) -> np.ndarray:
+        return np.full(len(s), self.images.shape[1])
+
+    def patches(self, s: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.images[s, z], self.labels[s, z]
+
+    def iter_stacks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for i in range(len(self)):
+            yield self.images[i], self.labels[i]
+
+    def save(self, path: Path) -> None:
+        np.savez(path, images=self.images, labels=self.labels, z_um=self.z_um)
+
+    @classmethod
+    def load(cls, path: Path) -> "StackSet":
+        with np.load(path) as f:
+            return cls(f["images"], f["labels"], f["z_um"])
+
+    @classmethod
+    def concat(cls, sets: Sequence["StackSet"]) -> "StackSet":
+        sets = [s for s in sets if len(s)]
+        return cls(*(np.concatenate([getattr(s, k) for s in sets]) for k in ("images", "labels", "z_um")))
+
+
+def plane_offsets(rng: np.random.Generator, span_um: float = 3.0, step_um: float = 0.5) -> np.ndarray:
+    """Plane offsets from z* in µm: a grid from −span to +span with ±step/2 jitter (not at 0)."""
+    grid = np.arange(-span_um, span_um + 1e-6, step_um)
+    jitter = rng.uniform(-step_um / 2, step_um / 2, len(grid))
+    jitter[np.argmin(np.abs(grid))] = 0.0
+    return (grid + jitter).astype(np.float32)
+
+
+#: The phantom renders on a fixed grid of 512-px blocks; sampling patches inside one block reuses
+#: its volume for every plane (one volume build per block, then one inverse FFT per plane).
+_BLOCK = 512
+
+
+def phantom_stacks(seeds: Sequence[int], stacks_per_seed: int, *, rng_seed: int = 0,
+                   span_um: float = 3.0, step_um: float = 0.5, patch: int = PATCH,
+                   size: tuple[int, int] = (40_000, 30_000), stain: str = "he",
+                   min_tissue: float = 0.6, progress=None) -> StackSet:
+    """Render ``stacks_per_seed`` focal stacks of ``patch``-px patches from each phantom seed
+    (exact ground truth, noise-free: add sensor noise with `augment`).
+
+    Blocks of 512 px are drawn at random; each contributes up to four patches (its quadrants)
+    that are at least ``min_tissue`` tissue. The block's planes are at its mean z* plus jittered
+    offsets (µm); each patch's label is |z − z*| with z* the mean best-focus of that patch."""
+    from ..phantom import PhantomSlide
+
+    rng = np.random.default_rng(rng_seed)
+    imgs, labels, zs = [], [], []
+    total, done = len(seeds) * stacks_per_seed, 0
+    corners = [(0, 0), (0, _BLOCK - patch), (_BLOCK - patch, 0), (_BLOCK - patch, _BLOCK - patch)]
+    for seed in seeds:
+        slide = PhantomSlide(seed=int(seed), size=size, stain=stain)
+        W, H = slide.dimensions
+        got, tries = 0, 0
+        while got < stacks_per_seed:
+            tries += 1
+            if tries > 50 * stacks_per_seed:
+                raise RuntimeError(f"phantom seed {seed}: too little tissue to sample {stacks_per_seed} stacks")
+            bx = int(rng.integers(0, W // _BLOCK)) * _BLOCK
+            by = int(rng.integers(0, H // _BLOCK)) * _BLOCK
+            zmap = slide.best_focus_map(0, bx, by, _BLOCK, _BLOCK)
+            # Planes on the renderer's 0.1 µm knot grid: each costs one exact render, no blend.
+            z = np.round((float(zmap.mean()) + plane_offsets(rng, span_um, step_um)) * 10) / 10
+            sharp = slide.truth(0, bx, by, _BLOCK, _BLOCK, float(zmap.mean()))
+            tissue = tissue_pixels(sharp)
+            picks = [(r, c) for r, c in corners
+                     if tissue[r:r + patch, c:c + patch].mean() >= min_tissue][:stacks_per_seed - got]
+            if not picks:
+                continue
+            planes = [slide.truth(0, bx, by, _BLOCK, _BLOCK, float(zi)) for zi in z]
+            for r, c in picks:
+                zstar = float(zmap[r:r + patch, c:c + patch].mean())
+                imgs.append(np.stack([pl[r:r + patch, c:c + patch] for pl in planes]))
+                labels.append(np.abs(z - zstar))
+                zs.append(z)
+                got += 1
+                done += 1
+            if progress:
+                progress(done / total)
+    return StackSet(np.stack(imgs), np.stack(labels).astype(np.float32), np.stack(zs).astype(np.float32))
+
+
+def sharpest_z(stack_gray: np.ndarray, z_um: Sequence[float]) -> float:
+    """z (µm) of maximum Laplacian energy over a (Z, H, W) grey stack, parabola-refined."""
+    e = METRICS["energy_of_laplacian"]
+    energy = np.array([e.score_grid(g, min(g.shape), min(g.shape))[0, 0] for g in stack_gray])
+    k = int(np.argmax(energy))
+    z = np.asarray(z_um, np.float64)
+    if 0 < k < len(z) - 1:
+        y0, y1, y2 = np.log(energy[k - 1:k + 2] + 1e-12)
+        denom = y0 - 2 * y1 + y2
+        if denom < 0:
+            t = float(np.clip(0.5 * (y0 - y2) / denom, -1, 1))
+            step = (z[k + 1] - z[k - 1]) / 2
+            return float(z[k] + t * step)
+    return float(z[k])
+
+
+def slide_stacks(slides: Sequence[Slide], stacks_per_slide: int, *, rng_seed: int = 0,
+                 patch: int = PATCH, min_tissue: float = 0.6) -> StackSet:
+    """Stacks from real multi-plane slides (every plane of each location), z* by Laplacian energy."""
+    rng = np.random.default_rng(rng_seed)
+    imgs, labels, zs = [], [], []
+    for slide in slides:
+        if slide.plane_count < 3:
+            raise ValueError(f"{slide.path}: needs at least 3 focal planes to find z*, has {slide.plane_count}")
+        W, H = slide.dimensions
+        found, tries = 0, 0
+        while found < stacks_per_slide and tries < 50 * stacks_per_slide:
+            tries += 1
+            x, y = int(rng.integers(0, max(1, W - patch))), int(rng.integers(0, max(1, H - patch)))
+            stack = np.stack([slide.read_region(0, x, y, patch, patch, p) for p in range(slide.plane_count)])
+            if tissue_pixels(stack[len(stack) // 2]).mean() < min_tissue:
+                continue
+            z = np.asarray(slide.planes_um, np.float32)
+            zstar = sharpest_z(to_gray(stack), z)
+            imgs.append(stack)
+            labels.append(np.abs(z - zstar))
+            zs.append(z)
+            found += 1
+    if not imgs:
+        return StackSet(np.zeros((0, 1, patch, patch, 3), np.uint8), np.zeros((0, 1), np.float32),
+                        np.zeros((0, 1), np.float32))
+    return StackSet(np.stack(imgs), np.stack(labels).astype(np.float32), np.stack(zs).astype(np.float32))

@@ -1,0 +1,148 @@
+"""Evaluate fusion on phantom z-stacks: `finefocus fusion eval --seed S`.
+
+Patches of phantom stacks of seed S (exact labels |z − z*| in µm, `engine.fqa.dataset`), with
+seeded sensor noise as a scanner adds, are scored by every model; each single model, each fusion
+variant (fitted unsupervised on these same patches' scores, as on a user's slide) and RRF are
+compared by SRCC and PLCC against the labels. ``random_models`` adds K models that output
+uniform random numbers (thesis Table 4.4).
+
+Seeds: training seeds (≥ ``TRAINING_SEED_BASE``) are refused. The fusion hyper-parameters
+were picked on ``TUNING_SEEDS`` only; evaluate on any other seed for an honest figure.
+
+The uncertainty check: patches in the top decile of the fused score's uncertainty against the
+rest, by fused error = |percentile rank of the fused score − percentile rank of the label|
+(scale free), and by |label − a + b·z| in µm after a least-squares line of the labels on z
+(the line uses the labels: it is only a yardstick, not part of the fusion).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from scipy.stats import rankdata
+
+from ..evaluation import plcc, srcc
+from ..fqa.dataset import TRAINING_SEED_BASE, StackSet
+from .fit import FusionConfig, FusionResult, fit_fusion
+from .inputs import ModelSet, random_models
+from .rrf import rrf
+
+TUNING_SEEDS = (101, 102)
+FUSION_VARIANTS = ("SF-ms", "RF-ms", "SF-m")
+DEFAULT_STACKS = 16
+
+
+def cache_dir() -> Path:
+    """Where rendered evaluation stacks are kept: $FINEFOCUS_CACHE/fusion or ~/.cache/finefocus/fusion."""
+    root = os.environ.get("FINEFOCUS_CACHE")
+    return (Path(root) if root else Path.home() / ".cache" / "finefocus") / "fusion"
+
+
+def check_eval_seed(seed: int) -> None:
+    if seed >= TRAINING_SEED_BASE:
+        raise ValueError(f"seed {seed} is a training seed (>= {TRAINING_SEED_BASE}); evaluate on a seed below it")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+
+
+def phantom_eval_stacks(seed: int, stacks: int = DEFAULT_STACKS, cache: Path | None = None) -> StackSet:
+    """``stacks`` noise-free stacks of phantom seed ``seed`` (cached on disk after the first render)."""
+    from ..fqa.dataset import phantom_stacks
+
+    check_eval_seed(seed)
+    path = (cache or cache_dir()) / f"stacks-seed{seed}-n{stacks}.npz"
+    if path.exists():
+        return StackSet.load(path)
+    s = phantom_stacks([seed], stacks, rng_seed=seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".part.npz")
+    s.save(tmp)
+    tmp.replace(path)
+    return s
+
+
+def noisy_patches(images: np.ndarray, seed: int) -> np.ndarray:
+    """Add scanner sensor noise (Poisson–Gaussian, `engine.fqa.augment.sensor_noise`) to
+    uint8 patches (N, h, w, 3), reproducibly from ``seed``."""
+    from ..fqa.augment import sensor_noise
+
+    g = torch.Generator().manual_seed(int(seed))
+    out = np.empty_like(images)
+    for k in range(0, len(images), 32):
+        x = torch.from_numpy(images[k:k + 32]).permute(0, 3, 1, 2).float() / 255.0
+        y = sensor_noise(x, g)
+        out[k:k + 32] = (y.permute(0, 2, 3, 1).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
+    return out
+
+
+def score_stacks(stack_set: StackSet, models: ModelSet, *, noise_seed: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(N, M) scores of every patch of every stack and their (N,) labels in µm."""
+    imgs = stack_set.images.reshape((-1,) + stack_set.images.shape[2:])
+    if noise_seed is not None:
+        imgs = noisy_patches(imgs, noise_seed)
+    return models.score_patches(imgs), stack_set.labels.reshape(-1).astype(np.float64)
+
+
+def uncertainty_check(fused: np.ndarray, uncertainty: np.ndarray, labels: np.ndarray) -> dict:
+    """Fused error in the top uncertainty decile against the rest (see module docstring)."""
+    n = len(fused)
+    rank_err = np.abs(rankdata(fused) / n - rankdata(labels) / n)
+    A = np.stack([np.ones(n), fused], 1)
+    coef, *_ = np.linalg.lstsq(A, labels, rcond=None)
+    um_err = np.abs(labels - A @ coef)
+    top = uncertainty >= np.quantile(uncertainty, 0.9)
+    return {"top_decile_rank_error": float(rank_err[top].mean()), "rest_rank_error": float(rank_err[~top].mean()),
+            "top_decile_error_um": float(um_err[top].mean()), "rest_error_um": float(um_err[~top].mean()),
+            "top_decile_patches": int(top.sum())}
+
+
+def compare_methods(scores: np.ndarray, labels: np.ndarray, names: Sequence[str], *,
+                    variants: Sequence[str] = FUSION_VARIANTS, config: FusionConfig | None = None,
+                    progress: Callable[[str], None] | None = None) -> dict:
+    """Rows {method, kind, srcc, plcc} for each single model, each fusion variant and RRF, the
+    fitted per-model weights and scales, and the uncertainty check of the first variant."""
+    base = config or FusionConfig()
+    rows = [{"method": n, "kind": "single", "srcc": srcc(scores[:, j], labels), "plcc": plcc(scores[:, j], labels)}
+            for j, n in enumerate(names)]
+    weights, uncertainty = {}, {}
+    for v in variants:
+        if progress:
+            progress(v)
+        res: FusionResult = fit_fusion(scores, names, replace(base, variant=v))
+        rows.append({"method": v, "kind": "fusion", "srcc": srcc(res.fused, labels), "plcc": plcc(res.fused, labels)})
+        weights[v] = {n: {"weight": res.weights[n], "scale": res.scales[n]} for n in names}
+        uncertainty[v] = uncertainty_check(res.fused, res.uncertainty, labels)
+    r = rrf(scores)
+    rows.append({"method": "RRF", "kind": "rank fusion", "srcc": srcc(r, labels), "plcc": plcc(r, labels)})
+    return {"rows": rows, "weights": weights, "uncertainty": uncertainty}
+
+
+def evaluate_seed(seed: int, models: ModelSet, *, stacks: int = DEFAULT_STACKS, random_k: int = 0,
+                  noise: bool = True, config: FusionConfig | None = None,
+                  progress: Callable[[str], None] | None = None) -> dict:
+    """The full `fusion eval` report for phantom seed ``seed``."""
+    check_eval_seed(seed)
+    if random_k < 0:
+        raise ValueError(f"--random-models must be >= 0, got {random_k}")
+    if progress:
+        progress("stacks")
+    s = phantom_eval_stacks(seed, stacks)
+    if progress:
+        progress("scores")
+    scores, labels = score_stacks(s, models, noise_seed=seed if noise else None)
+    names = models.names
+    if random_k:
+        rnames, rscores = random_models(len(labels), random_k, seed)
+        names, scores = names + rnames, np.concatenate([scores, rscores], 1)
+    cfg = config or FusionConfig()
+    out = compare_methods(scores, labels, names, config=cfg, progress=progress)
+    out.update({"seed": seed, "tuning_seed": seed in TUNING_SEEDS, "patches": int(len(labels)),
+                "stacks": stacks, "noise": noise, "random_models": random_k, "skipped": models.skipped,
+                "config": {"steps": cfg.steps, "lr": cfg.lr, "scale_floor": cfg.scale_floor,
+                           "leave_one_out": cfg.leave_one_out, "seed": cfg.seed,
+                           "tuned_on_seeds": list(TUNING_SEEDS)}})
+    return out

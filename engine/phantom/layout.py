@@ -1,0 +1,264 @@
+"""The 2-D architecture of the phantom tissue: where tissue, glands, vessels, fat, lymphoid
+aggregates, stroma and artefacts are, and the geometry of the section (mid-plane, thickness,
+upper surface) in µm.
+
+All functions take a ``Sampler``: the µm coordinates at which to evaluate (a pixel grid of one
+render block, or an arbitrary set of points such as nucleus centres) and the pixel pitch that
+sets the band limit. Every field is a pure function of (seed, µm position), so blocks agree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .noise import fbm_grid, fbm_points, key_of, uniform
+from .tissue_params import TissueParams
+
+__all__ = ["Sampler", "SectionGeometry", "Regions", "section_geometry", "regions", "smoothstep", "cellular"]
+
+
+def smoothstep(e0: float, e1: float, x) -> np.ndarray:
+    t = np.clip((np.asarray(x, np.float32) - np.float32(e0)) / np.float32(e1 - e0), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+class Sampler:
+    """Where fields are evaluated. Grid mode: ``x_um`` (W,), ``y_um`` (H,) → fields (H, W).
+    Points mode: ``x_um``, ``y_um`` arrays of one shape → fields of that shape."""
+
+    def __init__(self, x_um, y_um, px_um: float, grid: bool):
+        self.grid = grid
+        self.px_um = float(px_um)
+        if grid:
+            self.x = np.asarray(x_um, np.float64)
+            self.y = np.asarray(y_um, np.float64)
+            self.X = self.x[None, :]
+            self.Y = self.y[:, None]
+            self.shape = (len(self.y), len(self.x))
+        else:
+            self.X = np.asarray(x_um, np.float64)
+            self.Y = np.asarray(y_um, np.float64)
+            self.shape = self.X.shape
+
+    def fbm(self, scale_um: float, octaves: int, seed: int, key: int) -> np.ndarray:
+        if self.grid:
+            return fbm_grid(self.x, self.y, scale_um, octaves, seed, key, self.px_um)
+        return fbm_points(self.X, self.Y, scale_um, octaves, seed, key)
+
+    def soft(self, um: float = 0.6) -> float:
+        """An edge width that is never sharper than the pixel pitch (band limit)."""
+        return max(um, 0.75 * self.px_um)
+
+
+def cellular(s: Sampler, cell_um: float, seed: int, key: int, prob: float = 1.0,
+             exists_fn=None, jitter=(0.1, 0.9), want_f2: bool = False):
+    """Jittered-lattice cellular noise: distance (µm) to the nearest existing feature point, its
+    lattice id, and optionally the second-nearest distance. ``exists_fn(fx, fy) -> bool array``
+    can veto features (e.g. glands only in epithelial regions)."""
+    ix = np.floor(s.X / cell_um).astype(np.int64)
+    iy = np.floor(s.Y / cell_um).astype(np.int64)
+    ix0, iy0 = int(ix.min()) - 1, int(iy.min()) - 1
+    lx = np.arange(ix0, int(ix.max()) + 2)
+    ly = np.arange(iy0, int(iy.max()) + 2)
+    LX, LY = lx[None, :], ly[:, None]
+    lo, hi = jitter
+    fx = (LX + lo + (hi - lo) * uniform(seed, key, LX, LY, 1)) * cell_um
+    fy = (LY + lo + (hi - lo) * uniform(seed, key, LX, LY, 2)) * cell_um
+    exists = uniform(seed, key, LX, LY, 3) < prob
+    if exists_fn is not None and exists.any():
+        exists = exists & exists_fn(fx, fy)
+    ids = ((LY & 0xFFFF) << 16) | (LX & 0xFFFF)
+    ids = np.broadcast_to(ids, fx.shape)
+    big = np.float64(1e9)
+    d1 = np.full(s.shape, big)
+    d2 = np.full(s.shape, big) if want_f2 else None
+    best = np.zeros(s.shape, np.int64)
+    n_feat = int(exists.sum())
+    if n_feat == 0:
+        return d1.astype(np.float32), best, (d2.astype(np.float32) if want_f2 else None)
+    if s.grid and n_feat <= 28:
+        for j, i in zip(*np.nonzero(exists)):
+            d = np.sqrt((s.X - fx[j, i]) ** 2 + (s.Y - fy[j, i]) ** 2)
+            _update(d, ids[j, i], d1, d2, best)
+    else:
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                jx = ix - ix0 + dx
+                jy = iy - iy0 + dy
+                d = np.sqrt((s.X - fx[jy, jx]) ** 2 + (s.Y - fy[jy, jx]) ** 2)
+                d = np.where(exists[jy, jx], d, big)
+                _update(d, ids[jy, jx], d1, d2, best)
+    return d1.astype(np.float32), best, (d2.astype(np.float32) if want_f2 else None)
+
+
+def _update(d, idv, d1, d2, best):
+    closer = d < d1
+    if d2 is not None:
+        np.copyto(d2, np.where(closer, d1, np.minimum(d2, d)))
+    np.copyto(best, np.where(closer, idv, best))
+    np.copyto(d1, np.where(closer, d, d1))
+
+
+def _feature_uniform(seed: int, key: int, ids: np.ndarray, k: int) -> np.ndarray:
+    """A per-feature random number from the feature's lattice id."""
+    return uniform(seed, key, ids & 0xFFFF, ids >> 16, k).astype(np.float32)
+
+
+@dataclass
+class SectionGeometry:
+    """Per-position z (µm) of the section's lower and upper surfaces and its mid-plane."""
+
+    bottom: np.ndarray
+    top: np.ndarray
+    mid: np.ndarray
+
+
+def section_geometry(s: Sampler, seed: int, p: TissueParams) -> SectionGeometry:
+    mid = np.float32(p.warp_amplitude_um) * s.fbm(p.warp_scale_um, 3, seed, key_of("warp")) * np.float32(1.6)
+    t = p.thickness_um + p.thickness_var_um * 1.6 * s.fbm(1500.0, 2, seed, key_of("thickness"))
+    t = np.maximum(t, 1.5).astype(np.float32)
+    rough = np.float32(p.roughness_um * 1.6) * s.fbm(p.roughness_scale_um, 3, seed, key_of("rough"))
+    bottom = (mid - 0.5 * t).astype(np.float32)
+    top = (mid + 0.5 * t + rough).astype(np.float32)
+    return SectionGeometry(bottom, top, mid.astype(np.float32))
+
+
+@dataclass
+class Regions:
+    """Soft weights in [0, 1] of each tissue compartment (fields of the sampler's shape)."""
+
+    tissue: np.ndarray        # inside a tissue piece (0 on glass)
+    solid: np.ndarray         # tissue material present (0 in lumens, clefts, fat cells, glass)
+    epithelium: np.ndarray
+    lymphoid: np.ndarray
+    vessel_wall: np.ndarray
+    vessel_lumen: np.ndarray
+    fat_membrane: np.ndarray
+    stroma: np.ndarray
+    secretion: np.ndarray     # proteinaceous secretion in gland lumens (weight)
+    fold: np.ndarray          # 1 where the section is folded over (doubled)
+    fibre_angle: float | np.ndarray | None = None
+
+
+def tissue_mask(s: Sampler, seed: int, p: TissueParams, slide_um: tuple[float, float]) -> np.ndarray:
+    W, H = slide_um
+    scale = max(p.piece_scale_fraction * max(W, H), 300.0)
+    n = s.fbm(scale, 5, seed, key_of("pieces"))
+    # Keep pieces on the slide, away from its border, and one near the middle.
+    ux = (s.X / W - 0.5) * 2.0
+    uy = (s.Y / H - 0.5) * 2.0
+    r2 = (ux ** 2 + uy ** 2).astype(np.float32)
+    v = n + np.float32(p.tissue_cover) * (1.0 - r2) - np.float32(0.25)
+    edge = np.minimum(np.minimum(s.X, W - s.X), np.minimum(s.Y, H - s.Y)).astype(np.float32)
+    v = v - np.float32(0.6) * (1.0 - smoothstep(0.0, 0.06 * min(W, H), edge))
+    # Convert the noise level to a signed distance-like quantity in µm near the threshold.
+    grad_um = scale * 0.35
+    return smoothstep(0.0, 1.0, v * np.float32(grad_um / max(p.edge_soft_um, s.soft(1.0))))
+
+
+def regions(s: Sampler, seed: int, p: TissueParams, slide_um: tuple[float, float],
+            with_fibre_angle: bool = False) -> Regions:
+    tissue = tissue_mask(s, seed, p, slide_um)
+    any_tissue = bool((tissue > 0).any())
+    zeros = np.zeros(s.shape, np.float32)
+    if not any_tissue:
+        return Regions(tissue, zeros, zeros, zeros, zeros, zeros, zeros, zeros, zeros, zeros)
+    e = s.soft()
+    # Epithelial (glandular) regions: glands on a jittered lattice where the field allows.
+    epi_field_key = key_of("epi-field")
+
+    def epi_allowed(fx, fy):
+        v = fbm_points(fx, fy, p.epithelial_scale_um, 3, seed, epi_field_key) + p.epithelial_bias
+        return v > 0.0
+
+    d, gid, _ = cellular(s, p.gland_cell_um, seed, key_of("glands"), p.gland_prob, epi_allowed, (0.2, 0.8))
+    gk = key_of("gland-props")
+    R = p.gland_radius_um[0] + (p.gland_radius_um[1] - p.gland_radius_um[0]) * _feature_uniform(seed, gk, gid, 1)
+    T = p.epithelium_um[0] + (p.epithelium_um[1] - p.epithelium_um[0]) * _feature_uniform(seed, gk, gid, 2)
+    wob = s.fbm(18.0, 2, seed, key_of("gland-wobble"))
+    dn = d + np.float32(0.16) * R * wob
+    gland = 1.0 - smoothstep(R - e, R + e, dn)
+    lumen_g = 1.0 - smoothstep(R - T - e, R - T + e, dn)
+    has_cleft = _feature_uniform(seed, gk, gid, 3) < p.cleft_prob
+    cleft = np.where(has_cleft, smoothstep(R - e, R + e, dn) * (1.0 - smoothstep(R + 1.2, R + 1.2 + 2 * e, dn)), 0.0)
+    secretion = lumen_g * (_feature_uniform(seed, gk, gid, 4) < 0.45)
+    epithelium = gland - lumen_g
+    # Lymphoid aggregates and fat (adipocytes) in the remaining stroma.
+    lymph = smoothstep(p.lymphoid_threshold, p.lymphoid_threshold + 0.06,
+                       s.fbm(p.lymphoid_scale_um, 3, seed, key_of("lymph"))) * (1.0 - gland)
+    fat_w = smoothstep(p.fat_threshold, p.fat_threshold + 0.05,
+                       s.fbm(p.fat_scale_um, 3, seed, key_of("fat"))) * (1.0 - gland) * (1.0 - lymph)
+    fat_membrane = zeros
+    fat_hole = zeros
+    if (fat_w > 0).any():
+        f1, _, f2 = cellular(s, p.adipocyte_um, seed, key_of("adipocytes"), 1.0, None, (0.05, 0.95), True)
+        mem = 1.0 - smoothstep(0.8, 0.8 + 2 * e, f2 - f1)
+        fat_membrane = fat_w * mem
+        fat_hole = fat_w * (1.0 - mem)
+    # Vessels: round lumens with a muscular wall, in stroma.
+    stroma_like = (1.0 - gland) * (1.0 - fat_w)
+    dv, vid, _ = cellular(s, p.vessel_cell_um, seed, key_of("vessels"), p.vessel_prob, None, (0.2, 0.8))
+    vk = key_of("vessel-props")
+    rv = p.vessel_radius_um[0] + (p.vessel_radius_um[1] - p.vessel_radius_um[0]) * _feature_uniform(seed, vk, vid, 1) ** 2
+    wall = 2.0 + 0.35 * rv * _feature_uniform(seed, vk, vid, 2)
+    dvn = dv * (1.0 + np.float32(0.1) * wob)
+    v_lumen = (1.0 - smoothstep(rv - e, rv + e, dvn)) * stroma_like
+    v_wall = (smoothstep(rv - e, rv + e, dvn) - smoothstep(rv + wall - e, rv + wall + e, dvn)) * stroma_like
+    # Folds: thin bands where the section lies doubled.
+    fold = zeros
+    if p.folds:
+        fn = s.fbm(0.4 * max(slide_um), 3, seed, key_of("fold"))
+        fold = 1.0 - smoothstep(p.fold_width * 0.5, p.fold_width, np.abs(fn + np.float32(0.12)))
+    open_space = np.maximum.reduce([lumen_g, cleft, fat_hole, v_lumen])
+    solid = tissue * (1.0 - open_space)
+    stroma = np.clip(1.0 - epithelium - lymph - v_wall - fat_w - v_lumen - lumen_g - cleft, 0.0, 1.0)
+    r = Regions(tissue=tissue, solid=solid.astype(np.float32), epithelium=(epithelium * tissue).astype(np.float32),
+                lymphoid=(lymph * tissue).astype(np.float32), vessel_wall=(v_wall * tissue).astype(np.float32),
+                vessel_lumen=(v_lumen * tissue).astype(np.float32),
+                fat_membrane=(fat_membrane * tissue).astype(np.float32), stroma=(stroma * tissue).astype(np.float32),
+                secretion=(secretion * tissue).astype(np.float32), fold=(fold * tissue).astype(np.float32))
+    if with_fibre_angle:
+        r.fibre_angle = fibre_angle(s, seed)
+    return r
+
+
+#: Orientation (rad) and depth half (0 = lower, 1 = upper) of the collagen fibre families.
+FIBRE_FAMILIES = ((0.35, 0), (1.55, 1), (2.45, 0), (0.95, 1))
+
+
+def fibre_weights(s: Sampler, seed: int) -> list[np.ndarray]:
+    """Soft partition of unity choosing which fibre family dominates where."""
+    ws = [np.exp(np.float32(4.0) * s.fbm(140.0, 2, seed, key_of(f"fibre-w{i}"))) for i in range(len(FIBRE_FAMILIES))]
+    tot = sum(ws)
+    return [w / tot for w in ws]
+
+
+def fibre_angle(s: Sampler, seed: int) -> np.ndarray:
+    """Orientation (rad) of the dominant fibre family."""
+    ws = fibre_weights(s, seed)
+    k = np.argmax(np.stack(ws), axis=0)
+    return np.asarray([a for a, _ in FIBRE_FAMILIES], np.float32)[k]
+
+
+def fibres(s: Sampler, seed: int, p: TissueParams) -> tuple[np.ndarray, np.ndarray]:
+    """Collagen fibre density in [0, 1] for the lower and the upper half of the section."""
+    ws = fibre_weights(s, seed)
+    halves = [np.zeros(s.shape, np.float32), np.zeros(s.shape, np.float32)]
+    period = p.fibre_period_um
+    band = float(np.clip((period / s.px_um - 2.0) / 2.0, 0.0, 1.0))
+    mean_pattern = np.float32(0.42)
+    for i, (ang, half) in enumerate(FIBRE_FAMILIES):
+        w = ws[i]
+        if band > 0:
+            k = key_of(f"fibre{i}")
+            warp = np.float32(p.fibre_waviness) * s.fbm(45.0, 2, seed, k) + np.float32(0.35) * s.fbm(9.0, 2, seed, k + 1)
+            u = (-np.sin(ang) * s.X + np.cos(ang) * s.Y) / period
+            ph = np.mod(u + warp, 1.0).astype(np.float32)
+            pat = (0.5 + 0.5 * np.cos(np.float32(2 * np.pi) * ph)) ** np.float32(1.6)
+            pat = band * pat + (1.0 - band) * mean_pattern
+        else:
+            pat = mean_pattern
+        bundle = 0.65 + 0.35 * s.fbm(22.0, 2, seed, key_of(f"bundle{i}"))
+        halves[half] += w * pat * bundle
+    return halves[0], halves[1]

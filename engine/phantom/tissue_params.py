@@ -1,0 +1,114 @@
+"""Tunable parameters of the phantom tissue, in one place, with units.
+
+Lengths are µm; stain amounts are OD units per µm of path (see ``stains.py``); probabilities
+are per lattice cell. Every field has a default; change one with ``dataclasses.replace``::
+
+    params = replace(TissueParams(), eosin_cytoplasm=0.05, white_rgb=(242, 240, 245))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["TissueParams", "NucleusType"]
+
+
+@dataclass(frozen=True)
+class NucleusType:
+    """One kind of nucleus. Radii are semi-axes in µm (a ≥ b lateral, rz axial)."""
+
+    a_um: tuple[float, float]          # long lateral semi-axis range
+    aspect: tuple[float, float]        # b / a range
+    rz_over_a: tuple[float, float]     # axial semi-axis / a
+    haematoxylin: float                # OD/µm, mean
+    density_spread: float = 0.2        # ± relative spread of the stain amount per nucleus
+    chromatin_contrast: float = 0.45   # relative amplitude of the chromatin texture
+    rim: float = 0.35                  # extra density at the nuclear envelope (relative)
+    nucleolus_prob: float = 0.0        # chance of a visible nucleolus
+    align_to_fibres: bool = False      # elongated along the local collagen direction
+
+
+@dataclass(frozen=True)
+class TissueParams:
+    # --- section geometry (µm) ---
+    thickness_um: float = 4.5          # mean section thickness (3–6 µm)
+    thickness_var_um: float = 0.8      # slow variation of the thickness
+    warp_amplitude_um: float = 1.5     # slow warping of the mid-plane, ±
+    warp_scale_um: float = 700.0       # wavelength scale of the warp
+    roughness_um: float = 0.5          # uneven upper surface, ±
+    roughness_scale_um: float = 30.0
+    edge_soft_um: float = 4.0          # tissue edges thin out over this width
+    piece_scale_fraction: float = 0.22  # tissue-piece noise scale as a fraction of the slide's long side
+    tissue_cover: float = 0.42         # higher → more of the slide is tissue
+    # --- architecture (µm) ---
+    gland_cell_um: float = 170.0       # lattice of candidate glands
+    gland_radius_um: tuple[float, float] = (38.0, 72.0)
+    epithelium_um: tuple[float, float] = (13.0, 22.0)   # epithelial ring thickness
+    gland_prob: float = 0.85
+    epithelial_scale_um: float = 900.0  # scale of epithelium-rich regions
+    epithelial_bias: float = 0.05
+    lymphoid_scale_um: float = 420.0
+    lymphoid_threshold: float = 0.42
+    vessel_cell_um: float = 230.0
+    vessel_radius_um: tuple[float, float] = (6.0, 26.0)
+    vessel_prob: float = 0.45
+    fat_scale_um: float = 1100.0
+    fat_threshold: float = 0.40
+    adipocyte_um: float = 55.0         # lattice of adipocytes (cell diameter ~ this)
+    fibre_period_um: float = 3.6       # spacing of collagen fibres
+    fibre_waviness: float = 2.2        # domain-warp amplitude in fibre periods
+    cleft_prob: float = 0.5            # retraction clefts around glands
+    # --- cells ---
+    nucleus_cells_um: tuple[float, ...] = (11.0, 12.4, 13.9)   # one nucleus lattice per entry
+    epithelial_presence: float = 0.62
+    lymphoid_presence: float = 0.95
+    stromal_presence: float = 0.16
+    stromal_lymphocyte_presence: float = 0.05
+    epithelial: NucleusType = field(default_factory=lambda: NucleusType(
+        a_um=(3.9, 5.6), aspect=(0.68, 0.95), rz_over_a=(0.8, 1.0), haematoxylin=0.125,
+        chromatin_contrast=0.55, rim=0.45, nucleolus_prob=0.6))
+    lymphocyte: NucleusType = field(default_factory=lambda: NucleusType(
+        a_um=(2.9, 3.7), aspect=(0.85, 1.0), rz_over_a=(0.9, 1.0), haematoxylin=0.30,
+        chromatin_contrast=0.35, rim=0.25))
+    stromal: NucleusType = field(default_factory=lambda: NucleusType(
+        a_um=(5.0, 9.0), aspect=(0.20, 0.33), rz_over_a=(0.25, 0.35), haematoxylin=0.26,
+        chromatin_contrast=0.3, rim=0.15, align_to_fibres=True))
+    nucleolus_um: tuple[float, float] = (0.45, 0.8)
+    nucleolus_density: float = 0.35    # extra haematoxylin (OD/µm) in a nucleolus
+    rbc_cell_um: float = 8.0
+    rbc_radius_um: tuple[float, float] = (3.4, 3.9)
+    rbc_thickness_um: float = 2.2
+    rbc_density: float = 0.22          # OD/µm of the RBC absorber
+    rbc_fill: float = 0.75             # fraction of vessel-lumen lattice cells with an RBC
+    # --- stain amounts (OD per µm of path) ---
+    eosin_cytoplasm: float = 0.050
+    eosin_stroma_ground: float = 0.018
+    eosin_collagen: float = 0.060
+    eosin_muscle: float = 0.070
+    eosin_membrane: float = 0.080
+    eosin_lymphoid: float = 0.012
+    eosin_secretion: float = 0.010
+    eosin_nucleus: float = 0.020       # eosin taken up by nuclei
+    haematoxylin_cytoplasm: float = 0.010
+    haematoxylin_stroma: float = 0.004
+    cytoplasm_texture: float = 0.35    # relative granularity of cytoplasm
+    # IHC (stain="ihc"): DAB replaces eosin
+    dab_positive_fraction: float = 0.35
+    dab_nuclear: float = 0.18
+    dab_cytoplasm: float = 0.045
+    ihc_haematoxylin_scale: float = 0.6
+    ihc_background: float = 0.004
+    # --- artefacts ---
+    dust: bool = True
+    dust_cell_um: float = 400.0
+    dust_prob: float = 0.25
+    dust_height_um: tuple[float, float] = (3.0, 9.0)   # above the mid-plane (in the mountant)
+    bubbles: bool = True
+    bubble_cell_um: float = 4000.0
+    bubble_prob: float = 0.12
+    ink: bool = True
+    ink_threshold: float = 0.62
+    folds: bool = True
+    fold_width: float = 0.018
+    # --- scanner white balance: glass brightness after white balance (0–255) ---
+    white_rgb: tuple[float, float, float] = (244.0, 243.0, 247.0)
+    coarse_nucleus_correction: float = 0.85  # Jensen correction of mean-field nuclei at coarse levels

@@ -1,0 +1,56 @@
+"""`Radiance`: the target-independent latent 3-D radiance field of one region of a focal stack.
+
+It is what ``RefocusNet.encode`` returns and ``RefocusNet.decode`` consumes, so the viewer can
+cache it per viewport and refocus any number of times without re-encoding. Latents are kept
+at three scales s = 1, 2, 3 (1/2, 1/4 and 1/8 of the input's px); each is a tensor
+(B, D, C_s, H_s, W_s): D depth bins × channels × rows × columns. ``z_um`` (B, D) gives the
+focus (µm, same frame as the input planes' z) that each depth bin stands for. ``keys`` holds,
+per scale, the unit-norm FSCA keys K_d (B, D, d_k, H_s, W_s) of Eq. 5.5: they depend on the
+field only, so they are computed once with it instead of on every refocus.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["Radiance"]
+
+
+@dataclass(frozen=True)
+class Radiance:
+    latents: tuple[torch.Tensor, ...]   # 3 × (B, D, C_s, H_s, W_s), finest first
+    keys: tuple[torch.Tensor, ...]      # 3 × (B, D, d_k, H_s, W_s), unit norm along d_k
+    z_um: torch.Tensor                  # (B, D) µm per depth bin
+    size: tuple[int, int]               # (H, W) px of the encoded images
+
+    def __post_init__(self):
+        if len(self.latents) != 3 or len(self.keys) != 3:
+            raise ValueError(f"a Radiance has 3 scales, got {len(self.latents)} latents, {len(self.keys)} keys")
+        b, d = self.z_um.shape
+        for lat in (*self.latents, *self.keys):
+            if lat.ndim != 5 or lat.shape[0] != b or lat.shape[1] != d:
+                raise ValueError(f"latent of shape {tuple(lat.shape)} does not match z_um {(b, d)}")
+
+    @property
+    def depth(self) -> int:
+        return int(self.z_um.shape[1])
+
+    @property
+    def batch(self) -> int:
+        return int(self.z_um.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by latents, keys and bin z values (for cache accounting)."""
+        return sum(t.numel() * t.element_size() for t in (*self.latents, *self.keys, self.z_um))
+
+    def to(self, dtype: torch.dtype) -> "Radiance":
+        """The same field with latents stored as ``dtype`` (e.g. float16 to halve a cache)."""
+        return Radiance(tuple(t.to(dtype) for t in self.latents), tuple(t.to(dtype) for t in self.keys),
+                        self.z_um, self.size)
+
+    def select(self, index: int) -> "Radiance":
+        """The field of one batch element (kept as a batch of one)."""
+        sl = slice(index, index + 1)
+        return Radiance(tuple(t[sl] for t in self.latents), tuple(t[sl] for t in self.keys), self.z_um[sl], self.size)

@@ -1,0 +1,205 @@
+"""`TileStore`: tiles of any `Slide`, read or computed off the caller's thread.
+
+The engine's counterpart of QuPath's DefaultImageRegionStore:
+
+* requests are frozen `TileRequest` values; the pixels land in a byte-bounded `TileCache`;
+* a pool of worker threads (``concurrent.futures``) reads them with ``slide.read_region``, so a
+  computed slide (refocused view, heatmap: each with its own ``uid``) goes through the same path
+  as a file;
+* a request already queued or running shares that one job (every caller gets its own future,
+  so a caller that gives up never cancels the job for the others);
+* generations: each view change takes a new generation and re-claims the tiles it still wants;
+  ``cancel_superseded(g)`` then cancels the queued jobs that only older generations wanted;
+* ``best_available(request)`` returns the exact tile if cached, else a coarser cached stand-in.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..slides.base import Slide
+from .cache import DEFAULT_MAX_BYTES, TileCache
+from .fallback import coarser_stand_in
+from .grid import level_px_to_level0, tile_bounds, tile_size_for
+from .request import TileRequest
+
+#: Generation of a request that no view change may cancel (exports, benchmarks).
+PINNED = None
+
+
+@dataclass
+class _Job:
+    request: TileRequest
+    slide: Slide
+    generation: int | None  # newest generation that wants it; None = pinned
+    future: Future | None = None
+    waiters: list[Future] = field(default_factory=list)
+
+
+@dataclass
+class StoreStats:
+    """Counters since the store was made: tiles read by workers, requests served from the
+    cache at once, requests that joined a job already under way, jobs cancelled."""
+
+    reads: int = 0
+    cache_hits: int = 0
+    shared: int = 0
+    cancelled: int = 0
+    failed: int = 0
+
+
+class TileStore:
+    """Tiles of slides, cached and fetched by ``workers`` threads.
+
+    ``cache_bytes`` bounds the pixels kept (default 512 MiB); pass ``cache`` to share one."""
+
+    def __init__(self, workers: int | None = None, cache_bytes: int = DEFAULT_MAX_BYTES,
+                 cache: TileCache | None = None):
+        self.cache = cache if cache is not None else TileCache(cache_bytes)
+        self.workers = workers or max(2, min(4, os.cpu_count() or 2))
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="finefocus-tile")
+        self._lock = threading.RLock()
+        self._jobs: dict[TileRequest, _Job] = {}
+        self._slides: "weakref.WeakValueDictionary[str, Slide]" = weakref.WeakValueDictionary()
+        self._generation = itertools.count(1)
+        self.stats = StoreStats()
+
+    # ------------------------------------------------------------------ requests
+    def request(self, slide: Slide, level: int, col: int, row: int, plane: int = 0,
+                tile_size: int | None = None) -> TileRequest:
+        """The request for tile ``(col, row)`` of ``level`` / ``plane``; remembers ``slide``
+        (weakly) so requests naming its uid can be served."""
+        self._slides[slide.uid] = slide
+        return TileRequest(slide.uid, int(level), int(col), int(row), int(plane),
+                           int(tile_size or tile_size_for(slide)))
+
+    def slide_for(self, request: TileRequest) -> Slide:
+        try:
+            return self._slides[request.slide_uid]
+        except KeyError:
+            raise KeyError(f"no slide with uid {request.slide_uid!r} was given to this store") from None
+
+    def next_generation(self) -> int:
+        """A new generation number, larger than all before (one per view change)."""
+        return next(self._generation)
+
+    # ------------------------------------------------------------------ pixels
+    def cached(self, request: TileRequest) -> np.ndarray | None:
+        """The exact tile if it is in the cache, else None (never reads)."""
+        return self.cache.get(request)
+
+    def best_available(self, request: TileRequest) -> np.ndarray | None:
+        """The best pixels for ``request`` available now, without reading: the exact tile if
+        cached, else the finest coarser cached region upsampled to the tile's shape, else None."""
+        exact = self.cache.get(request)
+        if exact is not None:
+            return exact
+        found = coarser_stand_in(self.slide_for(request), request, self.cache.peek)
+        return None if found is None else found[0]
+
+    def fetch(self, request: TileRequest, generation: int | None = PINNED) -> Future:
+        """A future of the tile's (h, w, 3) uint8 pixels. Cached tiles come back completed;
+        a tile already being fetched shares that job; otherwise a worker reads it.
+        ``generation`` marks who wants it (see ``cancel_superseded``); None pins the job."""
+        mine: Future = Future()
+        pixels = self.cache.get(request)
+        if pixels is not None:
+            with self._lock:
+                self.stats.cache_hits += 1
+            mine.set_result(pixels)
+            return mine
+        with self._lock:
+            job = self._jobs.get(request)
+            if job is not None:
+                self.stats.shared += 1
+                if job.generation is not None and (generation is None or generation > job.generation):
+                    job.generation = generation
+                job.waiters.append(mine)
+                return mine
+            job = _Job(request, self.slide_for(request), generation, waiters=[mine])
+            self._jobs[request] = job
+            job.future = self._pool.submit(self._run, job)
+        job.future.add_done_callback(lambda f, job=job: self._finish(job, f))
+        return mine
+
+    def claim(self, request: TileRequest, generation: int) -> bool:
+        """Mark a job already under way as wanted by ``generation`` (so cancelling older
+        generations spares it); False if no job for ``request`` is queued or running."""
+        with self._lock:
+            job = self._jobs.get(request)
+            if job is None or job.future.cancelled():
+                return False
+            if job.generation is not None and generation > job.generation:
+                job.generation = generation
+            return True
+
+    def cancel_superseded(self, generation: int) -> int:
+        """Cancel queued (not yet running) jobs that no caller of ``generation`` or later
+        wants; their callers' futures are cancelled. Returns how many jobs were cancelled."""
+        n = 0
+        with self._lock:  # held so no caller can join a job between the test and the cancel
+            stale = [j for j in self._jobs.values()
+                     if j.generation is not None and j.generation < generation]
+            for job in stale:
+                if job.future.cancel():  # fails if running or done: then it just finishes
+                    n += 1
+            self.stats.cancelled += n
+        return n
+
+    def pending(self) -> int:
+        """Jobs queued or running."""
+        with self._lock:
+            return len(self._jobs)
+
+    def forget(self, slide: Slide) -> int:
+        """Drop the cached tiles of ``slide`` (e.g. when it is closed); returns how many."""
+        uid = slide.uid
+        self._slides.pop(uid, None)
+        return self.cache.discard(lambda k: getattr(k, "slide_uid", None) == uid)
+
+    def close(self) -> None:
+        """Cancel queued work and stop the workers (running reads finish)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------------ workers
+    def _run(self, job: _Job) -> np.ndarray:
+        req, slide = job.request, job.slide
+        pixels = self.cache.peek(req)
+        if pixels is not None:
+            return pixels
+        lx, ly, w, h = tile_bounds(slide, req.level, req.col, req.row, req.tile_size)
+        if w <= 0 or h <= 0:
+            raise ValueError(f"tile {req.col},{req.row} lies outside level {req.level}")
+        x = level_px_to_level0(slide, req.level, lx)
+        y = level_px_to_level0(slide, req.level, ly)
+        pixels = slide.read_region(req.level, x, y, w, h, req.plane)
+        with self._lock:
+            self.stats.reads += 1
+        return self.cache.put(req, pixels)
+
+    def _finish(self, job: _Job, future: Future) -> None:
+        with self._lock:
+            if self._jobs.get(job.request) is job:
+                del self._jobs[job.request]
+            waiters, job.waiters = job.waiters, []
+        if future.cancelled():
+            for w in waiters:
+                w.cancel()
+            return
+        exc = future.exception()
+        if exc is not None:
+            with self._lock:
+                self.stats.failed += 1
+        for w in waiters:
+            if not w.set_running_or_notify_cancel():
+                continue  # that caller gave up
+            if exc is not None:
+                w.set_exception(exc)
+            else:
+                w.set_result(future.result())

@@ -1,0 +1,148 @@
+"""Whole-slide FocusLiteNN heatmaps on real files: geometry, glass, the fully convolutional
+computation against patch-by-patch scoring, independence from the tiling, and blur."""
+import numpy as np
+import pytest
+import torch
+
+from engine.fqa.focuslitenn import KERNEL, STRIDE
+from engine.fqa.heatmap import (GRID_STRIDE, PATCH, BlockConv, compute_heatmap, focuslitenn_scorer,
+                                metric_scorer)
+from engine.fqa.metrics import METRICS
+from engine.fqa.tissue import MIN_TISSUE_FRACTION, OD_THRESHOLD, optical_density_sum
+from engine.slides import ArraySlide, open_slide
+from tests.engine.fqa.kernel_model import load_laplacian_model
+from tests.engine.fqa.real_tissue import CMU_MPP, cmu_region, psf_blur, require, write_ome_stack
+from tests.paths import SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return load_laplacian_model(tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture(scope="module")
+def tissue():
+    return cmu_region()
+
+
+@pytest.fixture(scope="module")
+def ome(tmp_path_factory, tissue):
+    """A one-plane OME-TIFF of the CMU crop, 1280×1280 px (glass left, tissue right)."""
+    return write_ome_stack(tmp_path_factory.mktemp("ome") / "cmu.ome.tiff", [tissue], [0.0])
+
+
+@pytest.fixture(scope="module")
+def heat(ome, model):
+    with open_slide(ome) as slide:
+        maps, geom = compute_heatmap(slide, {"f": focuslitenn_scorer(model)})
+    return maps["f"], geom
+
+
+def test_geometry_is_235_px_patches_at_stride_128_on_level_0(heat):
+    values, geom = heat
+    n = (1280 - PATCH) // GRID_STRIDE + 1
+    assert (geom.patch, geom.stride, geom.level, geom.origin) == (235, 128, 0, (0, 0))
+    assert geom.shape == (n, n) == values.shape
+    assert geom.cell_rect_level0(2, 3) == (3 * 128, 2 * 128, 235, 235)
+    assert geom.as_dict()["shape"] == [n, n]
+
+
+def test_glass_patches_are_nan_and_tissue_patches_are_scored(heat, tissue):
+    values, geom = heat
+    for r in range(geom.shape[0]):
+        for c in range(geom.shape[1]):
+            x, y, w, h = (int(v) for v in geom.cell_rect_level0(r, c))
+            frac = (optical_density_sum(tissue[y:y + h, x:x + w]) > OD_THRESHOLD).mean()
+            assert np.isfinite(values[r, c]) == (frac >= MIN_TISSUE_FRACTION), (r, c, frac)
+    assert np.isnan(values[:, 0]).all()  # the left column lies on glass
+    assert np.isfinite(values).sum() >= values.size // 3
+
+
+def test_each_score_is_the_model_on_its_patch_snapped_to_the_5_px_grid(heat, tissue, model):
+    values, geom = heat
+    n_cells = (PATCH - KERNEL) // STRIDE + 1
+    checked = 0
+    for r, c in zip(*np.nonzero(np.isfinite(values))):
+        y0 = -(-(r * GRID_STRIDE) // STRIDE) * STRIDE
+        x0 = -(-(c * GRID_STRIDE) // STRIDE) * STRIDE
+        size = (n_cells - 1) * STRIDE + KERNEL
+        crop = tissue[y0:y0 + size, x0:x0 + size]
+        with torch.inference_mode():
+            expected = model(torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255.0).item()
+        assert values[r, c] == pytest.approx(expected, abs=1e-4), (r, c)
+        checked += 1
+    assert checked > 20
+
+
+def test_block_convolution_equals_the_model_response_for_any_tile_size(model):
+    rng = np.random.default_rng(0)
+    conv = BlockConv(model)
+    for h, w in [(7, 7), (21, 33), (22, 34), (236, 240), (241, 239)]:
+        rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        with torch.inference_mode():
+            expected = model.response_map(torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0)[0]
+            got = conv(rgb)
+        assert got.shape == expected.shape
+        assert torch.allclose(got, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("tile_patches,prefetch", [(1, False), (3, True), (4, False), (32, True)])
+def test_scores_do_not_depend_on_the_tiling(ome, model, heat, tile_patches, prefetch):
+    with open_slide(ome) as slide:
+        maps, geom = compute_heatmap(slide, {"f": focuslitenn_scorer(model)}, tile_patches=tile_patches,
+                                     prefetch=prefetch)
+    np.testing.assert_array_equal(np.isnan(maps["f"]), np.isnan(heat[0]))
+    np.testing.assert_allclose(maps["f"], heat[0], atol=1e-5, equal_nan=True)
+
+
+def test_several_scorers_share_one_pass_and_one_tissue_mask(ome, model, heat):
+    with open_slide(ome) as slide:
+        maps, _ = compute_heatmap(slide, {"f": focuslitenn_scorer(model),
+                                          "brenner": metric_scorer(METRICS["brenner"])})
+    np.testing.assert_array_equal(np.isnan(maps["brenner"]), np.isnan(heat[0]))
+    np.testing.assert_allclose(maps["f"], heat[0], atol=1e-5, equal_nan=True)
+
+
+def test_progress_reaches_one_and_cancel_stops(ome, model):
+    seen = []
+    with open_slide(ome) as slide:
+        compute_heatmap(slide, {"f": focuslitenn_scorer(model)}, tile_patches=4, progress=seen.append)
+        assert seen[-1] == 1.0 and seen == sorted(seen)
+        with pytest.raises(InterruptedError):
+            compute_heatmap(slide, {"f": focuslitenn_scorer(model)}, tile_patches=4, cancelled=lambda: True)
+
+
+def test_an_all_glass_slide_is_all_nan(model):
+    glass = ArraySlide([np.full((600, 700, 3), 242, np.uint8)])
+    maps, geom = compute_heatmap(glass, {"f": focuslitenn_scorer(model)})
+    assert geom.shape == (3, 4) and np.isnan(maps["f"]).all()
+
+
+REAL_IMAGES = ["slides/cmu-1-small-region.svs", "slides/tcga-cr-7395-01a-01-ts1.svs",
+               "tiles/tcga-lung-rgb.png", "tiles/ihc.png",
+               "tiles/tissue-level0-4302-10273-4814-10785.png", "tiles/tissue-level0-7352-11762-7864-12274.png"]
+
+
+@pytest.mark.parametrize("name", REAL_IMAGES)
+def test_a_copy_defocused_2_um_by_the_psf_scores_blurrier_in_99_percent_of_tissue(name, model):
+    with open_slide(require(SHARED_DATA / name)) as slide:
+        W, H = slide.dimensions
+        w, h = min(W, 1536), min(H, 1536)
+        rgb = slide.read_region(0, (W - w) // 2, (H - h) // 2, w, h)
+        mpp = slide.mpp[0] if slide.mpp else CMU_MPP  # the PNG tiles come from 0.5 µm/px scans
+    scorer = {"f": focuslitenn_scorer(model)}
+    sharp = compute_heatmap(ArraySlide([rgb]), scorer)[0]["f"]
+    blurred = compute_heatmap(ArraySlide([psf_blur(rgb, 2.0, mpp)]), scorer)[0]["f"]
+    both = np.isfinite(sharp) & np.isfinite(blurred)
+    assert both.sum() >= 4, "too little tissue to judge"
+    assert (blurred[both] > sharp[both]).mean() >= 0.99
+
+
+def test_a_heatmap_on_level_1_scores_that_level_s_pixels(tissue, model):
+    pyramid = ArraySlide([tissue])  # level 1 = 2×2 box average, 640×640 px
+    level1 = pyramid.read_region(1, 0, 0, 640, 640)
+    maps, geom = compute_heatmap(pyramid, {"f": focuslitenn_scorer(model)}, level=1, tile_patches=2)
+    direct, _ = compute_heatmap(ArraySlide([level1]), {"f": focuslitenn_scorer(model)})
+    assert (geom.level, geom.downsample, geom.shape) == (1, 2.0, ((640 - 235) // 128 + 1,) * 2)
+    assert geom.cell_rect_level0(1, 2) == (2 * 128 * 2.0, 128 * 2.0, 235 * 2.0, 235 * 2.0)
+    np.testing.assert_allclose(maps["f"], direct["f"], atol=1e-5, equal_nan=True)

@@ -1,0 +1,136 @@
+"""Write docs/realism.png: phantom tiles at three focus depths beside real tiles, same scale.
+
+Every tile is 256 × 256 px at 0.5 µm/px (128 µm square), the comparison scale of the realism
+report (engine/phantom/realism_references.py): the phantom is rendered at 0.25 µm/px by
+``PhantomSlide.truth`` at focus −2, 0 and +2 µm and box-averaged 2×2; the real images are
+shown at their native ≈ 0.5 µm/px. A 20 µm scale bar sits in each tile.
+
+    .venv/bin/python tools/make_realism_figure.py [--seed 0] [--out docs/realism.png]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from engine.phantom import realism_measures as M  # noqa: E402
+from engine.phantom import realism_references as R  # noqa: E402
+from engine.slides.array import box_downsample2  # noqa: E402
+
+TILE = R.PATCH_PX
+FOCI_UM = (-2.0, 0.0, 2.0)
+REAL = ("cmu-1-small-region.svs", "tcga-lung-rgb.png",
+        "tissue-level0-7352-11762-7864-12274.png", "ihc.png")
+LABEL_H = 18
+PAD = 4
+
+
+def phantom_window(slide, size_px: int) -> tuple[int, int]:
+    """Level-0 origin of the most tissue-filled 2·TILE window on a 4×4 grid of the slide,
+    judged on the pyramid level nearest 2 µm/px (cheap to render)."""
+    win = 2 * TILE
+    level = slide.best_level_for_downsample(8.0)
+    ds = slide.levels[level].downsample
+    plane = slide.nearest_plane(0.0)
+    best, where = -1.0, (0, 0)
+    for y in np.linspace(0, size_px - win, 6)[1:-1].round().astype(int):
+        for x in np.linspace(0, size_px - win, 6)[1:-1].round().astype(int):
+            n = int(win / ds)
+            p = slide.read_region(level, int(x), int(y), n, n, plane)
+            frac = M.tissue_mask(p, 0.25 * ds).mean()
+            if frac > best + 0.02:
+                best, where = frac, (int(x), int(y))
+    return where
+
+
+def phantom_tiles(seed: int, stain: str, size_px: int = 8192) -> list[tuple[str, np.ndarray]]:
+    """(label, tile) at each of FOCI_UM, from the ground-truth renderer."""
+    from engine.phantom.slide import PhantomSlide
+    slide = PhantomSlide(seed=seed, size=(size_px, size_px), planes=3, spacing_um=1.0,
+                         stain=stain)
+    x, y = phantom_window(slide, size_px)
+    out = []
+    for z in FOCI_UM:
+        img = slide.truth(0, x, y, 2 * TILE, 2 * TILE, z)
+        out.append((f"phantom {stain.upper()} z={z:+.0f} µm", box_downsample2(np.asarray(img))))
+    return out
+
+
+def real_tiles(data_dir: Path) -> list[tuple[str, np.ndarray]]:
+    """(label, tile): the most tissue-filled TILE window of each REAL image (native 0.5 µm/px)."""
+    out = []
+    by_name = {r.name: r for r in R.REFERENCES}
+    for name in REAL:
+        ref = by_name[name]
+        path = data_dir / ref.relpath
+        if not path.exists():
+            continue
+        img = R.load_image(path)
+        patches = R.grid_patches(img, ref.um_per_px, n=10 ** 6)
+        if not patches:
+            continue
+        tile = max(patches, key=lambda p: M.tissue_mask(p, ref.um_per_px).mean())
+        out.append((f"real: {Path(name).stem[:22]}", tile))
+    return out
+
+
+def _font(size: int = 12):
+    """DejaVu Sans when installed (it has µ), else Pillow's own font."""
+    for path in ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "DejaVuSans.ttf"):
+        try:
+            return ImageFont.truetype(path, size)
+        except OSError:
+            continue
+    return ImageFont.load_default(size=size)
+
+
+def labelled(tile: np.ndarray, text: str) -> Image.Image:
+    """Tile with a caption above and a 20 µm scale bar inside its lower-left corner."""
+    font = _font()
+    im = Image.new("RGB", (TILE, TILE + LABEL_H), "white")
+    im.paste(Image.fromarray(tile), (0, LABEL_H))
+    d = ImageDraw.Draw(im)
+    d.text((3, 2), text, fill="black", font=font)
+    bar = int(round(20 / R.COMPARE_UM_PER_PX))
+    y = TILE + LABEL_H - 10
+    d.rectangle([4, y - 16, 12 + bar, y + 6], fill="white")
+    d.rectangle([8, y, 8 + bar, y + 3], fill="black")
+    d.text((8, y - 15), "20 µm", fill="black", font=font)
+    return im
+
+
+def grid(rows: list[list[tuple[str, np.ndarray]]]) -> Image.Image:
+    """Rows of labelled tiles on white."""
+    ncol = max(len(r) for r in rows)
+    cw, ch = TILE + PAD, TILE + LABEL_H + PAD
+    im = Image.new("RGB", (ncol * cw + PAD, len(rows) * ch + PAD), "white")
+    for i, row in enumerate(rows):
+        for j, (text, tile) in enumerate(row):
+            im.paste(labelled(tile, text), (PAD + j * cw, PAD + i * ch))
+    return im
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=REPO / "docs" / "realism.png")
+    ap.add_argument("--data", type=Path, default=R.default_data_dir())
+    a = ap.parse_args(argv)
+    real = real_tiles(a.data)
+    he = phantom_tiles(a.seed, "he")
+    ihc = phantom_tiles(a.seed, "ihc")
+    rows = [he + [ihc[1]], real]
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    grid(rows).save(a.out)
+    print(a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
