@@ -15,7 +15,9 @@ import sys
 from ..slides.base import SlideError
 
 #: Modules of this package that register subcommands, in the order `--help` lists them.
-COMMAND_MODULES = ("slide_commands", "phantom_commands", "fqa_commands", "fusion_commands")
+COMMAND_MODULES = (
+    "slide_commands", "phantom_commands", "fqa_commands", "fusion_commands", "refocus_commands",
+)
 
 EXIT_USER_ERROR = 2
 
