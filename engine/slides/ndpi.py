@@ -28,7 +28,6 @@ from .tiff_region import TiffRegionReader, open_tiff, samples_to_rgb
 TAG_FILE_FORMAT = 65420
 TAG_SOURCE_LENS = 65421
 TAG_Z_OFFSET_NM = 65424
-MAX_ASSOCIATED_PX = 1 << 23
 
 
 def is_ndpi_page(page) -> bool:
@@ -132,15 +131,7 @@ class NdpiSlide(Slide):
 
     @property
     def associated_images(self):
-        out = {}
-        for name, page in self._associated.items():
-            w, h = int(page.imagewidth), int(page.imagelength)
-            if w * h <= MAX_ASSOCIATED_PX:
-                try:
-                    out[name] = samples_to_rgb(self._reader.read(page, 0, 0, w, h), page)[:, :, :3]
-                except SlideError:
-                    continue
-        return out
+        return self._reader.read_associated(self._associated)
 
     def close(self) -> None:
         self._reader.close()

@@ -22,7 +22,6 @@ from .tiff_region import TiffRegionReader, samples_to_rgb
 
 ASSOCIATED_NAMES = ("label", "macro", "thumbnail", "overview")
 #: Associated images larger than this (px) are not decoded.
-MAX_ASSOCIATED_PX = 1 << 23
 
 
 def _as_page(p):
@@ -113,15 +112,7 @@ class OmeTiffSlide(Slide):
 
     @property
     def associated_images(self):
-        out = {}
-        for name, page in self._associated_pages.items():
-            w, h = int(page.imagewidth), int(page.imagelength)
-            if w * h <= MAX_ASSOCIATED_PX:
-                try:
-                    out[name] = samples_to_rgb(self._reader.read(page, 0, 0, w, h), page)[:, :, :3]
-                except CorruptSlideError:
-                    continue
-        return out
+        return self._reader.read_associated(self._associated_pages)
 
     def close(self) -> None:
         self._reader.close()

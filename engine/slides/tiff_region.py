@@ -29,6 +29,10 @@ MAX_SIDE_PX = 1 << 20
 MAX_SEGMENT_BYTES = 512 << 20
 
 
+#: Largest associated image (label, macro, thumbnail) decoded whole, in pixels.
+MAX_ASSOCIATED_PX = 1 << 23
+
+
 def open_tiff(path: str | Path, **flags):
     """Open ``path`` with tifffile, turning parse failures into `CorruptSlideError`.
 
@@ -189,6 +193,19 @@ class TiffRegionReader:
                     else:
                         dst[...] = part
         return to_uint8(out)
+
+    def read_associated(self, pages: dict, max_px: int = MAX_ASSOCIATED_PX) -> dict[str, np.ndarray]:
+        """Whole RGB images of named associated pages (label, macro, ...), skipping any larger
+        than ``max_px`` pixels or whose data is damaged."""
+        out = {}
+        for name, page in pages.items():
+            w, h = int(page.imagewidth), int(page.imagelength)
+            if w * h <= max_px:
+                try:
+                    out[name] = samples_to_rgb(self.read(page, 0, 0, w, h), page)[:, :, :3]
+                except SlideError:
+                    continue
+        return out
 
     def _decoder(self, page):
         # tifffile's page.decode is a cached_property that is not thread-safe on first access.
