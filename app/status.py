@@ -1,4 +1,5 @@
-"""Status bar read-outs: cursor position in level-0 px and µm, magnification, tile activity."""
+"""Status bar read-outs: cursor position in level-0 px and µm, the overlay's value under the
+cursor, magnification, tile activity."""
 from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QStatusBar
@@ -61,8 +62,9 @@ class StatusReadouts:
 
     def __init__(self, bar: QStatusBar):
         self.position = QLabel()
+        self.overlay = QLabel(objectName="overlayReadout")  # the overlay's value under the cursor
         self.magnification = QLabel()
         self.tiles = QLabel()
-        for w in (self.position, self.magnification, self.tiles):
+        for w in (self.position, self.overlay, self.magnification, self.tiles):
             w.setMinimumWidth(120)
             bar.addPermanentWidget(w)

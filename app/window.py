@@ -1,6 +1,10 @@
 """`MainWindow`: the slide canvas with the focus control, the overview, the status bar, menus
 (open, recent files, built-in slide), drag and drop, and an error dialog for every bad file.
 
+View ▸ Overlay puts a computed source over the slide (focus heatmaps, the best-focus depth map,
+fused IQA: see app/overlays); its dock has the opacity and the legend, the status bar its value
+under the cursor.
+
 Opening a slide runs on a worker (as a job with Cancel); a bad file gives a non-modal error
 dialog and the window stays as it was.
 """
@@ -11,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QToolBar,
                                QVBoxLayout, QWidget)
 
@@ -23,6 +27,7 @@ from .canvas.thumbnail import whole_slide_image
 from .errors import describe, show_error
 from .focus import PlaneControl
 from .jobs import JobIndicator
+from .overlays import OverlayController, OverlayPanel, overlay_kind, overlay_kinds
 from .overview import Overview
 from .recent import RecentFiles
 from .status import StatusReadouts, describe_slide, format_magnification, format_position
@@ -76,6 +81,14 @@ class MainWindow(QMainWindow):
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.overlays = OverlayController(self.canvas, self.executor, self)
+        self.overlay_panel = OverlayPanel()
+        self.canvas.set_overlay_opacity(self.overlay_panel.opacity_fraction)
+        overlay_dock = QDockWidget("Overlay", self, objectName="overlayDock")
+        overlay_dock.setWidget(self.overlay_panel)
+        overlay_dock.setFeatures(dock.features())
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, overlay_dock)
+        self._last_overlay_key: str | None = None
         self.readouts = StatusReadouts(self.statusBar())
         self.jobs = JobIndicator()
         self.statusBar().addWidget(self.jobs)
@@ -87,6 +100,11 @@ class MainWindow(QMainWindow):
         self.canvas.tileFailed.connect(self._tile_failed)
         self.canvas.loading.connect(self._loading)
         self.overview.navigate.connect(self._navigate)
+        self.overlays.changed.connect(self._overlay_changed)
+        self.overlays.readout.connect(self.readouts.overlay.setText)
+        self.overlays.failed.connect(self._overlay_failed)
+        self.overlay_panel.opacityChanged.connect(self.canvas.set_overlay_opacity)
+        self.canvas.settled.connect(self._overlay_progress)
 
     # ------------------------------------------------------------------ menus
     def _build_menus(self) -> None:
@@ -104,6 +122,11 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         self._action(view, "Focus &up (next plane)", self.focus.step_up, QKeySequence("PgUp"))
         self._action(view, "Focus &down (previous plane)", self.focus.step_down, QKeySequence("PgDown"))
+        view.addSeparator()
+        self.overlay_menu = view.addMenu("O&verlay")
+        self.overlay_menu.aboutToShow.connect(self._fill_overlay_menu)
+        self._action(view, "Show / hide the o&verlay", self.toggle_overlay, QKeySequence("O"))
+        self._overlay_group: QActionGroup | None = None
         self._fill_recent()
 
     def _action(self, menu, text, slot, shortcut=None) -> QAction:
@@ -115,6 +138,87 @@ class MainWindow(QMainWindow):
         act.triggered.connect(lambda *_: slot())
         menu.addAction(act)
         return act
+
+    # ------------------------------------------------------------------ overlays
+    def _fill_overlay_menu(self) -> None:
+        """One checkable entry per overlay on offer (submenus for groups); those that do not
+        suit the slide (e.g. a depth map of a single plane) are disabled."""
+        menu = self.overlay_menu
+        menu.clear()
+        if self._overlay_group is not None:
+            self._overlay_group.deleteLater()
+        self._overlay_group = group = QActionGroup(menu)
+        current = self.overlays.kind.key if self.overlays.kind else None
+
+        def add(target, text, key, enabled=True):
+            act = target.addAction(text)
+            act.setCheckable(True)
+            act.setChecked(key == current)
+            act.setEnabled(enabled)
+            act.setData(key)
+            group.addAction(act)
+            act.triggered.connect(lambda *_, k=key: self.set_overlay(k))
+            return act
+
+        add(menu, "&None", None)
+        submenus = {}
+        for kind in overlay_kinds():
+            target = menu
+            if kind.group:
+                if kind.group not in submenus:
+                    submenus[kind.group] = menu.addMenu(kind.group)
+                target = submenus[kind.group]
+            add(target, kind.title, kind.key, kind.available(self.slide))
+
+    def overlay_actions(self) -> dict:
+        """``key → QAction`` of the overlay menu as last filled (None: the "None" entry)."""
+        acts = {}
+        stack = [self.overlay_menu]
+        while stack:
+            for act in stack.pop().actions():
+                if act.menu() is not None:
+                    stack.append(act.menu())
+                elif act.isCheckable():
+                    acts[act.data()] = act
+        return acts
+
+    def set_overlay(self, key: str | None) -> None:
+        """Show the overlay ``key`` (see app/overlays/registry.py) over the slide; None: none."""
+        kind = None if key is None else overlay_kind(key)
+        if kind is not None:
+            self._last_overlay_key = key
+        self.overlays.set_kind(kind)
+
+    def toggle_overlay(self) -> None:
+        """Hide the overlay, or show the last one again (the first FocusLiteNN heatmap at first)."""
+        if self.overlays.kind is not None:
+            self.set_overlay(None)
+            return
+        key = self._last_overlay_key
+        kinds = [k for k in overlay_kinds() if k.available(self.slide)]
+        if key is None or not any(k.key == key for k in kinds):
+            key = kinds[0].key if kinds else None
+        if key is not None:
+            self.set_overlay(key)
+
+    def _overlay_changed(self) -> None:
+        kind = self.overlays.kind
+        self.overlay_panel.show_overlay(kind.title if kind else None, self.overlays.source, self.overlays.preparing)
+        for key, act in self.overlay_actions().items():
+            act.setChecked(key == (kind.key if kind else None))
+        self._overlay_progress()
+
+    def _overlay_progress(self, *_) -> None:
+        if self.overlays.preparing:
+            self.overlay_panel.set_state("preparing…")
+        elif self.canvas.overlay_source is not None and not self.canvas.overlay_settled():
+            self.overlay_panel.set_state("computing the visible tiles…")
+        else:
+            self.overlay_panel.set_state("")
+
+    def _overlay_failed(self, message: str) -> None:
+        self.statusBar().showMessage(message, 10000)
+        self.error_dialog = show_error(self, "FineFocus — overlay", message)
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
@@ -159,6 +263,7 @@ class MainWindow(QMainWindow):
         self.focus.set_planes(slide.planes_um, 0)
         self.info.setText(describe_slide(slide))
         self.canvas.set_slide(slide, 0)
+        self.overlays.set_slide(slide, 0)
         title = slide.path or "built-in slide"
         self.setWindowTitle(f"FineFocus — {Path(title).name if slide.path else title}")
         self._load_overview()
@@ -175,6 +280,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ reactions
     def _plane_changed(self, plane: int) -> None:
         self.canvas.set_plane(plane)  # the overview keeps the plane it was opened at
+        self.overlays.set_plane(plane)
 
     def _load_overview(self) -> None:
         slide, plane = self.slide, self.canvas.plane
@@ -203,10 +309,12 @@ class MainWindow(QMainWindow):
 
     def _loading(self, n: int) -> None:
         self.readouts.tiles.setText(f"loading {n} tiles…" if n else "")
+        self._overlay_progress()
 
     def _cursor_moved(self, x: float, y: float) -> None:
         if self.slide is not None:
             self.readouts.position.setText(format_position(x, y, self.slide.mpp))
+            self.overlays.cursor_at(x, y)
 
     def _tile_failed(self, message: str) -> None:
         self.statusBar().showMessage(message, 10000)

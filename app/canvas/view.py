@@ -5,6 +5,12 @@ Each view change (pan, zoom, resize, plane) takes a new store generation, shows 
 cached (or a coarser stand-in), fetches the rest on the store's workers and awaits those futures
 as asyncio tasks on the running (qasync) loop; pixels are applied on the UI thread. Queued
 tiles the new view no longer needs are cancelled. The UI thread never reads a tile itself.
+
+An overlay (``set_overlay``: a computed source with the slide's geometry, e.g. a focus heatmap)
+is a second layer of tiles above the slide's. Its tiles are the same grid cells of the same
+level and take the same walk in the same generation: the slide's tiles are asked for first, the
+overlay's next, and one ``cancel_superseded`` drops the queued tiles of both that the view no
+longer needs.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from PySide6.QtCore import QPointF, QRectF, QTimer, Signal
 from engine.slides.base import Slide
 from engine.tiles import TileRequest, TileStore, level_for_scale, tile_size_for, visible_tiles
 
+from .overlay_layer import OverlayLayer, same_geometry
 from .scalebar import ScaleBar
 from .tile_layer import TileLayer
 
@@ -27,8 +34,8 @@ MAX_SCREEN_PX_PER_PX = 16.0
 
 class SlideCanvas(pg.GraphicsView):
     """The slide view. Signals: ``viewChanged()``, ``cursorMoved(x, y)`` in level-0 px,
-    ``settled()`` when every visible tile shows its exact pixels, ``tileFailed(str)``,
-    ``loading(n)`` with the number of tiles this canvas is waiting for."""
+    ``settled()`` when every visible tile (slide and overlay) shows its exact pixels,
+    ``tileFailed(str)``, ``loading(n)`` with the number of tiles this canvas is waiting for."""
 
     viewChanged = Signal()
     cursorMoved = Signal(float, float)
@@ -42,6 +49,7 @@ class SlideCanvas(pg.GraphicsView):
         self.vb = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.0)
         self.setCentralItem(self.vb)
         self.layer = TileLayer(self.vb, store)
+        self.overlay = OverlayLayer(self.vb, store)
         self.scale_bar = ScaleBar(self)
         self.slide: Slide | None = None
         self.plane = 0
@@ -64,6 +72,7 @@ class SlideCanvas(pg.GraphicsView):
         self._failed.clear()
         self.slide, self.plane = slide, plane
         self.layer.reset(slide, tile_size_for(slide) if slide else 512)
+        self.overlay.reset(None, self.layer.tile_size)
         if slide is None:
             self.scale_bar.set_scale(0, None)
             return
@@ -81,6 +90,44 @@ class SlideCanvas(pg.GraphicsView):
             raise ValueError(f"plane {plane} out of range 0..{self.slide.plane_count - 1}")
         self.plane = plane
         self.refresh()
+
+    # ------------------------------------------------------------------ overlay
+    @property
+    def overlay_source(self) -> Slide | None:
+        """The computed source drawn over the slide, or None."""
+        return self.overlay.slide
+
+    def set_overlay(self, source: Slide | None) -> None:
+        """Draw ``source`` (same levels as the slide; pure white = transparent) over the slide,
+        or no overlay (None). Its tiles are fetched for the current view at once."""
+        old = self.overlay.slide
+        if source is old:
+            return
+        if source is not None:
+            if self.slide is None:
+                raise ValueError("an overlay needs a slide to lie on")
+            if not same_geometry(source, self.slide):
+                raise ValueError(f"overlay {source.uid!r} does not have the slide's pyramid levels")
+        if old is not None:  # its tiles still in flight no longer count for this view
+            for req in [r for r in self._inflight if r.slide_uid == old.uid]:
+                del self._inflight[req]
+        self.overlay.switch(source, self.layer.tile_size)
+        self.refresh()
+
+    def set_overlay_opacity(self, opacity: float) -> None:
+        """Opacity of the overlay, 0 (invisible) .. 1 (opaque)."""
+        self.overlay.set_opacity(opacity)
+
+    def overlay_settled(self) -> bool:
+        """True when an overlay is shown and its visible tiles all show their exact pixels."""
+        src = self.overlay.slide
+        return src is not None and not self._update_timer.isActive() and self.overlay.is_complete() \
+            and not any(r.slide_uid == src.uid and r.level == self.overlay.level for r in self._inflight)
+
+    def visible_overlay_tiles(self) -> dict[tuple[int, int, int], tuple[TileRequest, np.ndarray, bool]]:
+        """Like ``visible_tiles``, for the overlay (RGBA pixels, alpha 0 where transparent)."""
+        shown = self.overlay.shown_tiles()
+        return {k: shown[k] for k in self.overlay.view_keys() if k in shown}
 
     # ------------------------------------------------------------------ view
     def fit(self) -> None:
@@ -127,10 +174,18 @@ class SlideCanvas(pg.GraphicsView):
         """True when the visible tiles all show their exact pixels and nothing is in flight
         for them."""
         return self.slide is not None and not self._update_timer.isActive() \
-            and self.layer.is_complete() and not self._inflight_for_view()
+            and self.layer.is_complete() and (self.overlay.slide is None or self.overlay.is_complete()) \
+            and not self._inflight_for_view()
+
+    def _layers(self) -> list[TileLayer]:
+        return [layer for layer in (self.layer, self.overlay) if layer.slide is not None]
+
+    def _layer_for(self, slide_uid: str) -> TileLayer | None:
+        return next((layer for layer in self._layers() if layer.slide.uid == slide_uid), None)
 
     def _inflight_for_view(self) -> bool:
-        return any(r.level == self.layer.level for r in self._inflight)
+        uids = {layer.slide.uid for layer in self._layers()}
+        return any(r.level == self.layer.level and r.slide_uid in uids for r in self._inflight)
 
     # ------------------------------------------------------------------ the walk of a view change
     def _schedule_refresh(self, *_):
@@ -150,17 +205,20 @@ class SlideCanvas(pg.GraphicsView):
             return
         level = level_for_scale(slide, 1.0 / scale)
         cells = visible_tiles(slide, level, self.layer.tile_size, self.view_rect())
-        missing = self.layer.show(level, self.plane, cells)
+        wanted = [(self.layer, self.layer.show(level, self.plane, cells))]
+        if self.overlay.slide is not None:  # the overlay's single plane follows the slide's
+            wanted.append((self.overlay, self.overlay.show(level, 0, cells)))
         self.generation = g = self.store.next_generation()
-        for req in missing:
-            if req in self._failed:
-                self.layer.mark_failed(req)
-                continue
-            if req in self._inflight and self.store.claim(req, g):
-                continue
-            fut = self.store.fetch(req, g)
-            self._inflight[req] = fut
-            self._await_tile(req, fut)
+        for layer, missing in wanted:
+            for req in missing:
+                if req in self._failed:
+                    layer.mark_failed(req)
+                    continue
+                if req in self._inflight and self.store.claim(req, g):
+                    continue
+                fut = self.store.fetch(req, g)
+                self._inflight[req] = fut
+                self._await_tile(req, fut)
         self.store.cancel_superseded(g)
         self.loading.emit(len(self._inflight))
         self.viewChanged.emit()
@@ -178,10 +236,11 @@ class SlideCanvas(pg.GraphicsView):
         except asyncio.CancelledError:  # superseded by a newer view
             return
         except Exception as exc:  # a broken tile: report, draw a placeholder, keep going
-            if self.slide is not None and req.slide_uid == self.slide.uid:
+            layer = self._layer_for(req.slide_uid)
+            if layer is not None:
                 self._failed.add(req)
-                self.layer.mark_failed(req)
-                self.tileFailed.emit(str(exc))
+                layer.mark_failed(req)
+                self.tileFailed.emit(str(exc) if layer is self.layer else f"overlay: {exc}")
                 if self.is_settled():
                     self.settled.emit()
             return
@@ -189,9 +248,8 @@ class SlideCanvas(pg.GraphicsView):
             if self._inflight.get(req) is fut:
                 del self._inflight[req]
                 self.loading.emit(len(self._inflight))
-        if req.slide_uid != (self.slide.uid if self.slide else None):
-            return
-        if self.layer.apply(req, pixels) and self.is_settled():
+        layer = self._layer_for(req.slide_uid)
+        if layer is not None and layer.apply(req, pixels) and self.is_settled():
             self.settled.emit()
 
     # ------------------------------------------------------------------ events

@@ -1,0 +1,200 @@
+"""`OverlayController`: which overlay is shown over which slide and plane, built off the UI thread.
+
+The user picks an `OverlayKind` (or none); the controller builds its source for the slide and
+the focal plane shown (on the window's worker threads: a factory may load weights, and the
+first use of a heatmap picks its colour scale from a few computed blocks), hands it to the
+canvas, which then fetches its tiles through the tile store like the slide's, and keeps the
+sources it built (per kind and plane) so that going back to a plane is instant.
+
+* Follows the focal plane: a kind with ``follows_plane`` has one source per plane; on a plane
+  change the canvas switches to that plane's source (the old pixels stay until the new ones
+  arrive). All planes of a slide share the colour scale of the first one built, so colours
+  compare across planes.
+* A newer choice supersedes an older one still being built: its result is dropped.
+* ``cursor_at(x, y)``: the value under the cursor (``source.scores_for_region`` at level 0),
+  read on a worker; requests made while one is running collapse into the newest.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import OrderedDict
+from concurrent.futures import Executor
+
+from PySide6.QtCore import QObject, Signal
+
+from engine.slides.base import Slide
+
+from .legend import value_range_of
+from .registry import OverlayKind
+
+log = logging.getLogger(__name__)
+
+#: Sources kept per slide (each holds its own bounded cache of computed values).
+MAX_SOURCES = 12
+
+
+def value_at(source: Slide, x: float, y: float) -> float:
+    """The source's value at level-0 px (x, y): NaN on glass (computes it if need be)."""
+    return float(source.scores_for_region(0, int(math.floor(x)), int(math.floor(y)), 1, 1)[0, 0])
+
+
+class OverlayController(QObject):
+    """Signals: ``changed()`` when the kind, the source shown or the preparing state changes;
+    ``readout(str)`` with the text for the value under the cursor ("" for none);
+    ``failed(str)`` when a source cannot be built (the overlay is turned off)."""
+
+    changed = Signal()
+    readout = Signal(str)
+    failed = Signal(str)
+
+    def __init__(self, canvas, executor: Executor, parent=None):
+        super().__init__(parent)
+        self.canvas = canvas
+        self.executor = executor
+        self.kind: OverlayKind | None = None
+        self.slide: Slide | None = None
+        self.plane = 0
+        self._sources: OrderedDict[tuple, Slide] = OrderedDict()
+        self._ranges: dict[str, tuple[float, float]] = {}  # kind key → colour scale on this slide
+        self._task: asyncio.Task | None = None
+        self._cursor: tuple[float, float] | None = None
+        self._readout_task: asyncio.Task | None = None
+
+    # ------------------------------------------------------------------ state
+    @property
+    def source(self) -> Slide | None:
+        """The source the canvas draws now."""
+        return self.canvas.overlay_source
+
+    @property
+    def preparing(self) -> bool:
+        """True while the chosen overlay's source is being built."""
+        return self._task is not None and not self._task.done()
+
+    def ready(self) -> bool:
+        """True when the chosen overlay (or none) is what the canvas draws."""
+        return not self.preparing and (self.kind is None) == (self.source is None)
+
+    def set_slide(self, slide: Slide | None, plane: int = 0) -> None:
+        """A new slide: forget the old slide's sources; keep the kind if it suits the new one."""
+        self._cancel()
+        for src in self._sources.values():
+            self.canvas.store.forget(src)
+        self._sources.clear()
+        self._ranges.clear()
+        self.slide, self.plane = slide, plane
+        if self.kind is not None and not self.kind.available(slide):
+            self.kind = None
+        self._update()
+
+    def set_kind(self, kind: OverlayKind | None) -> None:
+        """Show overlay ``kind`` (None: no overlay)."""
+        if kind is not None and not kind.available(self.slide):
+            raise ValueError(f"overlay {kind.title!r} is not available for this slide")
+        self.kind = kind
+        self._update()
+
+    def set_plane(self, plane: int) -> None:
+        """The canvas now shows focal ``plane``: a per-plane overlay follows it."""
+        self.plane = plane
+        if self.kind is not None and self.kind.follows_plane:
+            self._update()
+
+    # ------------------------------------------------------------------ building sources
+    def _key(self) -> tuple:
+        return (self.kind.key, self.plane if self.kind.follows_plane else None)
+
+    def _cancel(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = None
+
+    def _update(self) -> None:
+        self._cancel()
+        if self.kind is None or self.slide is None:
+            self._show(None)
+            return
+        key = self._key()
+        cached = self._sources.get(key)
+        if cached is not None:
+            self._sources.move_to_end(key)
+            self._show(cached)
+            return
+        self._task = asyncio.get_running_loop().create_task(self._prepare(self.kind, self.slide, self.plane, key))
+        self.changed.emit()
+
+    async def _prepare(self, kind: OverlayKind, slide: Slide, plane: int, key: tuple) -> None:
+        loop = asyncio.get_running_loop()
+        value_range = self._ranges.get(kind.key) if kind.follows_plane else None
+        try:
+            source = await loop.run_in_executor(self.executor, _build, kind, slide, plane, value_range)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # e.g. missing weights: say so, turn the overlay off
+            if slide is self.slide and kind is self.kind:
+                log.warning("overlay %s failed: %s", kind.key, exc)
+                self.kind = None
+                self._task = None
+                self._show(None)
+                self.failed.emit(f"{kind.title}: {exc}")
+            return
+        if slide is not self.slide:
+            return
+        self._sources[key] = source
+        while len(self._sources) > MAX_SOURCES:
+            _, old = self._sources.popitem(last=False)
+            if old is not self.source:
+                self.canvas.store.forget(old)
+        if kind.follows_plane and kind.key not in self._ranges:
+            rng = value_range_of(source)
+            if rng is not None:
+                self._ranges[kind.key] = rng
+        if kind is self.kind and key == self._key():
+            self._task = None
+            self._show(source)
+
+    def _show(self, source: Slide | None) -> None:
+        self.canvas.set_overlay(source)
+        self.changed.emit()
+        self._request_readout()
+
+    # ------------------------------------------------------------------ cursor read-out
+    def cursor_at(self, x: float, y: float) -> None:
+        """The cursor is at level-0 px (x, y): read the overlay's value there (off the UI thread)."""
+        self._cursor = (x, y)
+        self._request_readout()
+
+    def _request_readout(self) -> None:
+        if self._readout_task is None or self._readout_task.done():
+            self._readout_task = asyncio.get_running_loop().create_task(self._read_values())
+
+    async def _read_values(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            source, kind, pos = self.source, self.kind, self._cursor
+            if source is None or kind is None or pos is None or not hasattr(source, "scores_for_region") \
+                    or not _inside(source, *pos):
+                self.readout.emit("")
+                return
+            try:
+                value = await loop.run_in_executor(self.executor, value_at, source, *pos)
+            except Exception as exc:  # the tiles report the same failure; keep the bar quiet
+                log.debug("overlay read-out failed: %s", exc)
+                value = math.nan
+            if source is self.source and pos == self._cursor:
+                self.readout.emit(kind.readout(value))
+                return
+
+
+def _build(kind: OverlayKind, slide: Slide, plane: int, value_range) -> Slide:
+    """Runs on a worker: the source, with its colour scale settled (that may compute a few blocks)."""
+    source = kind.make(slide, plane, value_range)
+    value_range_of(source)
+    return source
+
+
+def _inside(slide: Slide, x: float, y: float) -> bool:
+    W, H = slide.dimensions
+    return 0 <= x < W and 0 <= y < H
