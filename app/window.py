@@ -11,6 +11,7 @@ dialog and the window stays as it was.
 from __future__ import annotations
 
 import asyncio
+import importlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -103,6 +104,8 @@ class MainWindow(QMainWindow):
         self.overlays.changed.connect(self._overlay_changed)
         self.overlays.readout.connect(self.readouts.overlay.setText)
         self.overlays.failed.connect(self._overlay_failed)
+        self.overlays.progress.connect(
+            lambda f: self.overlay_panel.set_state(f"preparing… {100 * f:.0f} %" if f < 1 else "preparing… (fitting)"))
         self.overlay_panel.opacityChanged.connect(self.canvas.set_overlay_opacity)
         self.canvas.settled.connect(self._overlay_progress)
 
@@ -127,6 +130,8 @@ class MainWindow(QMainWindow):
         self.overlay_menu.aboutToShow.connect(self._fill_overlay_menu)
         self._action(view, "Show / hide the o&verlay", self.toggle_overlay, QKeySequence("O"))
         self._overlay_group: QActionGroup | None = None
+        # The overlay menu lists the classical metrics: import them now, off the UI thread.
+        self.executor.submit(importlib.import_module, "engine.fqa.metrics")
         self._fill_recent()
 
     def _action(self, menu, text, slot, shortcut=None) -> QAction:

@@ -11,6 +11,8 @@ sources it built (per kind and plane) so that going back to a plane is instant.
   arrive). All planes of a slide share the colour scale of the first one built, so colours
   compare across planes.
 * A newer choice supersedes an older one still being built: its result is dropped.
+* A slow factory (``reports_progress``, e.g. fitting the fusion) reports progress through
+  ``progress(fraction)`` and stops when the choice is superseded.
 * ``cursor_at(x, y)``: the value under the cursor (``source.scores_for_region`` at level 0),
   read on a worker; requests made while one is running collapse into the newest.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 from collections import OrderedDict
 from concurrent.futures import Executor
 
@@ -43,9 +46,11 @@ def value_at(source: Slide, x: float, y: float) -> float:
 class OverlayController(QObject):
     """Signals: ``changed()`` when the kind, the source shown or the preparing state changes;
     ``readout(str)`` with the text for the value under the cursor ("" for none);
-    ``failed(str)`` when a source cannot be built (the overlay is turned off)."""
+    ``failed(str)`` when a source cannot be built (the overlay is turned off);
+    ``progress(fraction)`` while a slow source is being built."""
 
     changed = Signal()
+    progress = Signal(float)
     readout = Signal(str)
     failed = Signal(str)
 
@@ -128,9 +133,19 @@ class OverlayController(QObject):
     async def _prepare(self, kind: OverlayKind, slide: Slide, plane: int, key: tuple) -> None:
         loop = asyncio.get_running_loop()
         value_range = self._ranges.get(kind.key) if kind.follows_plane else None
+        stop = threading.Event()
+        extra = {}
+        if kind.reports_progress:
+            def progress(fraction: float) -> None:  # called on the worker
+                if not stop.is_set():
+                    loop.call_soon_threadsafe(self._progress, key, fraction)
+
+            extra = {"progress": progress, "cancelled": stop.is_set}
         try:
-            source = await loop.run_in_executor(self.executor, _build, kind, slide, plane, value_range)
+            source = await loop.run_in_executor(self.executor, lambda: _build(kind, slide, plane, value_range,
+                                                                              **extra))
         except asyncio.CancelledError:
+            stop.set()
             raise
         except Exception as exc:  # e.g. missing weights: say so, turn the overlay off
             if slide is self.slide and kind is self.kind:
@@ -154,6 +169,10 @@ class OverlayController(QObject):
         if kind is self.kind and key == self._key():
             self._task = None
             self._show(source)
+
+    def _progress(self, key: tuple, fraction: float) -> None:
+        if self.preparing and self.kind is not None and key == self._key():
+            self.progress.emit(fraction)
 
     def _show(self, source: Slide | None) -> None:
         self.canvas.set_overlay(source)
@@ -188,9 +207,9 @@ class OverlayController(QObject):
                 return
 
 
-def _build(kind: OverlayKind, slide: Slide, plane: int, value_range) -> Slide:
+def _build(kind: OverlayKind, slide: Slide, plane: int, value_range, **extra) -> Slide:
     """Runs on a worker: the source, with its colour scale settled (that may compute a few blocks)."""
-    source = kind.make(slide, plane, value_range)
+    source = kind.make(slide, plane, value_range, **extra)
     value_range_of(source)
     return source
 

@@ -49,7 +49,9 @@ class OverlayKind:
     in a submenu of that name; ``follows_plane``: one source per focal plane of the slide (a
     heatmap of the plane shown) rather than one for the whole stack (a depth map);
     ``min_planes``: the fewest focal planes a slide needs; ``readout(value)`` formats the value
-    under the cursor for the status bar."""
+    under the cursor for the status bar; ``reports_progress``: ``make`` also takes keywords
+    ``progress(fraction 0..1)`` and ``cancelled() -> bool`` (for factories that take long, such
+    as fitting the fusion)."""
 
     key: str
     title: str
@@ -58,6 +60,7 @@ class OverlayKind:
     follows_plane: bool = True
     min_planes: int = 1
     readout: Callable[[float], str] = field(default=_format_score, compare=False, repr=False)
+    reports_progress: bool = False
 
     def available(self, slide: Slide | None) -> bool:
         """Whether this overlay can be shown over ``slide``."""
@@ -137,10 +140,10 @@ def fusion_kinds() -> list[OverlayKind]:
 
 
 def fusion_available() -> bool:
-    """Whether engine/fusion has a heatmap_source module (looked up without importing the
-    fusion package, which imports torch)."""
+    """Whether engine/fusion has the modules the fused overlays use (looked up without importing
+    the fusion package, which imports torch)."""
     spec = importlib.util.find_spec("engine.fusion")
-    return spec is not None and any((Path(p) / "heatmap_source.py").is_file()
+    return spec is not None and any((Path(p) / "heatmap_source.py").is_file() and (Path(p) / "slide_fit.py").is_file()
                                     for p in spec.submodule_search_locations or ())
 
 

@@ -243,3 +243,28 @@ def test_overlay_tiles_compute_off_the_ui_thread_with_coarse_stand_ins(window, q
         twin.gate.set()
         unregister_overlay("test:gated")
 
+
+
+@pytest.mark.slow
+def test_the_fused_iqa_overlay_is_fitted_off_the_ui_thread_and_shares_its_fit(window, qtbot, slide):
+    """Fused IQA (thesis Ch. 4): fitted unsupervised on the slide's own patch scores, with
+    progress in the dock; its uncertainty reuses the same fit."""
+    window.set_slide(slide)
+    window._fill_overlay_menu()
+    acts = window.overlay_actions()
+    if "fused" not in acts:
+        pytest.skip("engine.fusion provides no fused heatmap source (FusedHeatmapSlide, fit_slide)")
+    states = []
+    window.overlays.progress.connect(states.append)
+    acts["fused"].trigger()
+    assert window.overlays.preparing and window.overlay_panel.state.text().startswith("preparing")
+    qtbot.waitUntil(window.overlays.ready, timeout=180000)
+    qtbot.waitUntil(window.canvas.overlay_settled, timeout=30000)
+    fused = window.canvas.overlay_source
+    assert states and 0 < max(states) <= 1
+    assert window.overlay_panel.legend.label == fused.label
+    assert assert_overlay_shows(window.canvas, fused) > 0.3
+    choose(window, qtbot, "fused-uncertainty")  # no second fit: ready at once
+    unc = window.canvas.overlay_source
+    assert unc is not fused and unc.fusion is fused.fusion
+    assert_overlay_shows(window.canvas, unc)
