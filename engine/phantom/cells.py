@@ -17,9 +17,9 @@ import numpy as np
 
 from .layout import Sampler, regions
 from .noise import key_of, uniform
-from .tissue_params import NucleusType, TissueParams
+from .tissue_params import TissueParams
 
-__all__ = ["Objects", "nucleus_layer", "rbc_layer"]
+__all__ = ["Objects", "nucleus_layer", "rbc_layer", "cell_borders"]
 
 NONE, EPITHELIAL, LYMPHOCYTE, STROMAL, RBC = 0, 1, 2, 3, 4
 
@@ -78,8 +78,9 @@ def _lattice(s: Sampler, cell_um: float, layer: int):
     return off, ix, iy, sx, sy, lx, ly
 
 
-def _rasterise(s: Sampler, cell_um, layer, present, cxs, cys, inv_a2, inv_b2, cos_t, sin_t, wobble):
-    """For every pixel, the lattice index and normalised r² of the nearest-covering object."""
+def _rasterise(s: Sampler, cell_um, layer, present, cxs, cys, inv_a2, inv_b2, cos_t, sin_t, wobble, wob_amp=None):
+    """For every pixel, the lattice index and normalised r² of the nearest-covering object.
+    ``wobble`` (a field, 0 mean) displaces outlines by ``wob_amp`` (per object) of r²."""
     off, ix, iy, sx, sy, lx, ly = _lattice(s, cell_um, layer)
     nx = len(lx)
     best_r2 = np.full(s.shape, np.float32(9.0))
@@ -99,7 +100,9 @@ def _rasterise(s: Sampler, cell_um, layer, present, cxs, cys, inv_a2, inv_b2, co
         ct, st = np.take(cos_t, flat), np.take(sin_t, flat)
         pp = dx * ct + dy * st
         qq = dy * ct - dx * st
-        r2 = (pp * pp * np.take(inv_a2, flat) + qq * qq * np.take(inv_b2, flat)) * wobble
+        r2 = pp * pp * np.take(inv_a2, flat) + qq * qq * np.take(inv_b2, flat)
+        if wob_amp is not None:
+            r2 = r2 * (1.0 + np.take(wob_amp, flat) * wobble)
         r2 = np.where(pres, r2, np.float32(9.0))
         better = r2 < best_r2
         np.copyto(best_r2, r2, where=better)
@@ -120,13 +123,17 @@ def _layer_cells(s: Sampler, cell_um, layer, seed, p: TissueParams, slide_um, wa
 
 
 def nucleus_layer(s: Sampler, layer: int, seed: int, p: TissueParams, slide_um, geom_lo, geom_hi,
-                  chromatin: np.ndarray, wobble: np.ndarray, ihc: bool) -> Objects:
-    """Nuclei of one lattice layer on the grid sampler ``s``."""
+                  chromatin: np.ndarray, wobble: np.ndarray, ihc: bool, regions_fn=None) -> Objects:
+    """Nuclei of one lattice layer on the grid sampler ``s``.
+
+    ``chromatin`` is a zero-mean granular texture field (relative density), ``wobble`` a
+    zero-mean field that roughens outlines; ``regions_fn(points_sampler) -> Regions`` overrides
+    the tissue layout (used to calibrate the coarse levels on pure compartments)."""
     cell_um = p.nucleus_cells_um[layer]
     key, LX, LY, cxs, cys, pts = _layer_cells(s, cell_um, layer, seed, p, slide_um)
-    reg = regions(pts, seed, p, slide_um, with_fibre_angle=True)
+    reg = (regions_fn or (lambda q: regions(q, seed, p, slide_um, with_fibre_angle=True)))(pts)
     u0 = uniform(seed, key, LX, LY, 3).astype(np.float32)
-    w_epi = reg.epithelium * p.epithelial_presence
+    w_epi = reg.epithelium * p.epithelial_presence[layer]
     w_lym = reg.lymphoid * p.lymphoid_presence
     w_str = (reg.stroma + reg.vessel_wall) * p.stromal_presence
     w_sly = reg.stroma * p.stromal_lymphocyte_presence
@@ -141,14 +148,22 @@ def nucleus_layer(s: Sampler, layer: int, seed: int, p: TissueParams, slide_um, 
         return Objects(geom_lo, geom_lo, np.zeros(s.shape, np.float32), None, False)
     # Keep every object inside its own cell ± half a cell (3×… lookup stays exact).
     a, asp, rzf, dens, con, rim, nuc_p, ang = _cell_params(LX, LY, kind, seed, key, p, reg.fibre_angle)
+    # Vesicular (open-chromatin) epithelial nuclei: larger, paler, rimmed, with a nucleolus;
+    # the others are hyperchromatic.
+    ves = (kind == EPITHELIAL) & (uniform(seed, key, LX, LY, 16) < p.vesicular_fraction)
+    a = np.where(ves, a * 1.12, a)
+    dens = np.where(ves, dens * 0.55, dens)
+    rim = np.where(ves, rim * 2.2, rim)
+    nuc_p = np.where(ves, 0.95, nuc_p)
     a = np.minimum(a, 0.46 * cell_um)
     b = a * asp
     inv_a2 = (1.0 / np.maximum(a, 1e-3) ** 2).astype(np.float32).ravel()
     inv_b2 = (1.0 / np.maximum(b, 1e-3) ** 2).astype(np.float32).ravel()
     cos_t = np.cos(ang).astype(np.float32).ravel()
     sin_t = np.sin(ang).astype(np.float32).ravel()
+    wamp = (p.nuclear_irregularity * (0.25 + 0.75 * uniform(seed, key, LX, LY, 17))).astype(np.float32).ravel()
     r2, idx, pp, qq, _, _ = _rasterise(s, cell_um, layer, present, cxs.ravel(), cys.ravel(),
-                                      inv_a2, inv_b2, cos_t, sin_t, wobble)
+                                      inv_a2, inv_b2, cos_t, sin_t, wobble, wamp)
     inside = r2 < 1.0
     take = lambda arr: np.take(np.asarray(arr, np.float32).ravel(), idx)  # noqa: E731
     fz = take(uniform(seed, key, LX, LY, 4) * 1.3 - 0.15)
@@ -158,7 +173,9 @@ def nucleus_layer(s: Sampler, layer: int, seed: int, p: TissueParams, slide_um, 
     lo = np.maximum(zc - h, geom_lo)
     hi = np.minimum(zc + h, geom_hi)
     hi = np.where(inside, hi, lo)
-    d = take(dens) * (1.0 + take(con) * chromatin + take(rim) * np.clip((r2 - 0.55) / 0.45, 0.0, 1.0))
+    # Granular chromatin: clumps where the texture is high, clearing where low (never < 0).
+    grain = np.maximum(1.0 + take(con) * chromatin, 0.15)
+    d = take(dens) * (grain + take(rim) * np.clip((r2 - 0.6) / 0.4, 0.0, 1.0) ** 2)
     # Nucleoli: a small dense sphere off-centre in some nuclei.
     has_nuc = take(uniform(seed, key, LX, LY, 5) < nuc_p) > 0.5
     if has_nuc.any():
@@ -178,14 +195,42 @@ def nucleus_layer(s: Sampler, layer: int, seed: int, p: TissueParams, slide_um, 
     return Objects(lo.astype(np.float32), hi.astype(np.float32), d, dab, True)
 
 
-def rbc_layer(s: Sampler, seed: int, p: TissueParams, slide_um, geom_lo, geom_hi, vessel_any: bool) -> Objects:
+def cell_borders(s: Sampler, layer: int, seed: int, p: TissueParams):
+    """Cells of nucleus lattice ``layer`` (each lattice site is a cell; its nucleus, when
+    present, sits at the site): distance to the nearest cell border (µm, ≈ (F2 − F1)/2 of the
+    sites' Voronoi diagram) and the nearest site's lattice index, on the grid sampler ``s``."""
+    cell_um = p.nucleus_cells_um[layer]
+    off, ix, iy, sx, sy, lx, ly = _lattice(s, cell_um, layer)
+    key, LX, LY, cxs, cys, _ = _layer_cells(s, cell_um, layer, seed, p, None)
+    X = (s.x + off)[None, :].astype(np.float32)
+    Y = (s.y + off * 1.7)[:, None].astype(np.float32)
+    nx = len(lx)
+    fcx, fcy = cxs.ravel(), cys.ravel()
+    big = np.float32(1e9)
+    f1 = np.full(s.shape, big, np.float32)
+    f2 = np.full(s.shape, big, np.float32)
+    best = np.zeros(s.shape, np.int64)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            flat = (iy + dy - ly[0])[:, None] * nx + (ix + dx - lx[0])[None, :]
+            d = np.sqrt((X - np.take(fcx, flat)) ** 2 + (Y - np.take(fcy, flat)) ** 2)
+            closer = d < f1
+            np.copyto(f2, np.where(closer, f1, np.minimum(f2, d)))
+            np.copyto(best, np.broadcast_to(flat, s.shape), where=closer)
+            np.copyto(f1, d, where=closer)
+    ids = np.take(((LY & 0xFFFF) << 16 | (LX & 0xFFFF)).ravel(), best)
+    return 0.5 * (f2 - f1), ids
+
+
+def rbc_layer(s: Sampler, seed: int, p: TissueParams, slide_um, geom_lo, geom_hi, vessel_any: bool,
+              regions_fn=None) -> Objects:
     """Red blood cells: biconcave discs filling vessel lumens (and a few extravasated ones)."""
     if not vessel_any:
         return Objects(geom_lo, geom_lo, np.zeros(s.shape, np.float32), None, False)
     cell_um = p.rbc_cell_um
     layer = 7
     key, LX, LY, cxs, cys, pts = _layer_cells(s, cell_um, layer, seed, p, slide_um)
-    reg = regions(pts, seed, p, slide_um)
+    reg = (regions_fn or (lambda q: regions(q, seed, p, slide_um)))(pts)
     u0 = uniform(seed, key, LX, LY, 3).astype(np.float32)
     present = u0 < reg.vessel_lumen * p.rbc_fill
     if not present.any():
@@ -206,15 +251,3 @@ def rbc_layer(s: Sampler, seed: int, p: TissueParams, slide_um, geom_lo, geom_hi
     hi = np.where(inside, np.minimum(zc + half, geom_hi), lo)
     d = np.where(inside, np.float32(p.rbc_density), 0.0).astype(np.float32)
     return Objects(lo.astype(np.float32), hi.astype(np.float32), d, None, True)
-
-
-def mean_nuclear_od(p: TissueParams, nt: NucleusType, presence: float, thickness_um: float) -> float:
-    """Expected haematoxylin path amount (OD) per µm² of tissue from one nucleus type, summed
-    over the lattice layers: used by coarse levels that cannot resolve nuclei."""
-    a = 0.5 * (nt.a_um[0] + nt.a_um[1])
-    b = a * 0.5 * (nt.aspect[0] + nt.aspect[1])
-    rz = a * 0.5 * (nt.rz_over_a[0] + nt.rz_over_a[1])
-    mean_len = min(4.0 * rz / 3.0, 0.75 * thickness_um)
-    area = np.pi * a * b
-    od = nt.haematoxylin * (1.0 + 0.3 * nt.rim) * mean_len * area
-    return float(sum(presence * od / c ** 2 for c in p.nucleus_cells_um))

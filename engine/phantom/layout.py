@@ -12,10 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .noise import fbm_grid, fbm_points, key_of, uniform
+from .noise import fbm_grid, fbm_points, key_of, uniform, value_noise_aniso
 from .tissue_params import TissueParams
 
-__all__ = ["Sampler", "SectionGeometry", "Regions", "section_geometry", "regions", "smoothstep", "cellular"]
+#: Pixel pitch (µm) above which levels are rendered from band-limited statistics (mean
+#: transmittance per compartment) instead of explicit cells, fibres and adipocytes.
+COARSE_PX_UM = 3.0
+
+__all__ = ["COARSE_PX_UM", "Sampler", "SectionGeometry", "Regions", "section_geometry", "regions", "smoothstep", "cellular"]
 
 
 def smoothstep(e0: float, e1: float, x) -> np.ndarray:
@@ -52,10 +56,11 @@ class Sampler:
 
 
 def cellular(s: Sampler, cell_um: float, seed: int, key: int, prob: float = 1.0,
-             exists_fn=None, jitter=(0.1, 0.9), want_f2: bool = False):
+             exists_fn=None, jitter=(0.1, 0.9), want_f2: bool = False, want_xy: bool = False):
     """Jittered-lattice cellular noise: distance (µm) to the nearest existing feature point, its
-    lattice id, and optionally the second-nearest distance. ``exists_fn(fx, fy) -> bool array``
-    can veto features (e.g. glands only in epithelial regions)."""
+    lattice id, and optionally the second-nearest distance (``want_f2``) and the nearest
+    feature's position (``want_xy``: two more arrays, µm). ``exists_fn(fx, fy) -> bool array``
+    can veto features (e.g. glands only in epithelial regions). Distances are float32."""
     ix = np.floor(s.X / cell_um).astype(np.int64)
     iy = np.floor(s.Y / cell_um).astype(np.int64)
     ix0, iy0 = int(ix.min()) - 1, int(iy.min()) - 1
@@ -70,34 +75,52 @@ def cellular(s: Sampler, cell_um: float, seed: int, key: int, prob: float = 1.0,
         exists = exists & exists_fn(fx, fy)
     ids = ((LY & 0xFFFF) << 16) | (LX & 0xFFFF)
     ids = np.broadcast_to(ids, fx.shape)
-    big = np.float64(1e9)
-    d1 = np.full(s.shape, big)
-    d2 = np.full(s.shape, big) if want_f2 else None
+    big = np.float32(1e9)
+    d1 = np.full(s.shape, big, np.float32)
+    d2 = np.full(s.shape, big, np.float32) if want_f2 else None
     best = np.zeros(s.shape, np.int64)
+    bx = np.zeros(s.shape, np.float64) if want_xy else None
+    by = np.zeros(s.shape, np.float64) if want_xy else None
     n_feat = int(exists.sum())
     if n_feat == 0:
-        return d1.astype(np.float32), best, (d2.astype(np.float32) if want_f2 else None)
+        out = (d1, best, d2)
+        return out + (bx, by) if want_xy else out
+    # Work relative to the block's first lattice corner, in float32 (µm offsets stay small).
+    ox, oy = ix0 * cell_um, iy0 * cell_um
+    fxr = (fx - ox).astype(np.float32)
+    fyr = (fy - oy).astype(np.float32)
+    if s.grid:
+        Xr = (s.X - ox).astype(np.float32)
+        Yr = (s.Y - oy).astype(np.float32)
+    else:
+        Xr = (s.X - ox).astype(np.float32)
+        Yr = (s.Y - oy).astype(np.float32)
     if s.grid and n_feat <= 28:
         for j, i in zip(*np.nonzero(exists)):
-            d = np.sqrt((s.X - fx[j, i]) ** 2 + (s.Y - fy[j, i]) ** 2)
-            _update(d, ids[j, i], d1, d2, best)
+            d = np.sqrt((Xr - fxr[j, i]) ** 2 + (Yr - fyr[j, i]) ** 2)
+            _update(d, ids[j, i], d1, d2, best, bx, by, fx[j, i], fy[j, i])
     else:
+        fxm = np.where(exists, fxr, np.float32(1e8))
         for dy in (-1, 0, 1):
             for dx in (-1, 0, 1):
                 jx = ix - ix0 + dx
                 jy = iy - iy0 + dy
-                d = np.sqrt((s.X - fx[jy, jx]) ** 2 + (s.Y - fy[jy, jx]) ** 2)
-                d = np.where(exists[jy, jx], d, big)
-                _update(d, ids[jy, jx], d1, d2, best)
-    return d1.astype(np.float32), best, (d2.astype(np.float32) if want_f2 else None)
+                d = np.sqrt((Xr - fxm[jy, jx]) ** 2 + (Yr - fyr[jy, jx]) ** 2)
+                _update(d, ids[jy, jx], d1, d2, best, bx, by,
+                        (fx[jy, jx] if want_xy else None), (fy[jy, jx] if want_xy else None))
+    out = (d1, best, d2)
+    return out + (bx, by) if want_xy else out
 
 
-def _update(d, idv, d1, d2, best):
+def _update(d, idv, d1, d2, best, bx=None, by=None, fxv=None, fyv=None):
     closer = d < d1
     if d2 is not None:
         np.copyto(d2, np.where(closer, d1, np.minimum(d2, d)))
-    np.copyto(best, np.where(closer, idv, best))
-    np.copyto(d1, np.where(closer, d, d1))
+    np.copyto(best, idv, where=closer)
+    if bx is not None:
+        np.copyto(bx, fxv, where=closer)
+        np.copyto(by, fyv, where=closer)
+    np.copyto(d1, d, where=closer)
 
 
 def _feature_uniform(seed: int, key: int, ids: np.ndarray, k: int) -> np.ndarray:
@@ -172,16 +195,31 @@ def regions(s: Sampler, seed: int, p: TissueParams, slide_um: tuple[float, float
         v = fbm_points(fx, fy, p.epithelial_scale_um, 3, seed, epi_field_key) + p.epithelial_bias
         return v > 0.0
 
-    d, gid, _ = cellular(s, p.gland_cell_um, seed, key_of("glands"), p.gland_prob, epi_allowed, (0.2, 0.8))
+    d, gid, _, gx, gy = cellular(s, p.gland_cell_um, seed, key_of("glands"), p.gland_prob, epi_allowed,
+                                 (0.2, 0.8), want_xy=True)
     gk = key_of("gland-props")
     R = p.gland_radius_um[0] + (p.gland_radius_um[1] - p.gland_radius_um[0]) * _feature_uniform(seed, gk, gid, 1)
     T = p.epithelium_um[0] + (p.epithelium_um[1] - p.epithelium_um[0]) * _feature_uniform(seed, gk, gid, 2)
+    # Irregular outlines: each gland is stretched along its own axis (aspect 1–2), and its
+    # boundary is displaced by noise on three scales (lobes, buds, small bumps).
+    ang = np.float32(np.pi) * _feature_uniform(seed, gk, gid, 5)
+    asp = 1.0 + np.float32(p.gland_elongation) * _feature_uniform(seed, gk, gid, 6)
+    ddx = (s.X - gx).astype(np.float32)
+    ddy = (s.Y - gy).astype(np.float32)
+    ca, sa = np.cos(ang), np.sin(ang)
+    pu = ddx * ca + ddy * sa
+    pv = ddy * ca - ddx * sa
+    d = np.sqrt(pu * pu / asp + pv * pv * asp)
     wob = s.fbm(18.0, 2, seed, key_of("gland-wobble"))
-    dn = d + np.float32(0.16) * R * wob
+    lobes = s.fbm(55.0, 2, seed, key_of("gland-lobes"))
+    dn = d + R * (np.float32(p.gland_irregularity) * lobes + np.float32(0.16) * wob)
     gland = 1.0 - smoothstep(R - e, R + e, dn)
+    T = T * (1.0 + 0.45 * s.fbm(14.0, 2, seed, key_of("gland-epi-thickness")))
     lumen_g = 1.0 - smoothstep(R - T - e, R - T + e, dn)
     has_cleft = _feature_uniform(seed, gk, gid, 3) < p.cleft_prob
-    cleft = np.where(has_cleft, smoothstep(R - e, R + e, dn) * (1.0 - smoothstep(R + 1.2, R + 1.2 + 2 * e, dn)), 0.0)
+    cleft_w = 1.2 + 2.5 * _feature_uniform(seed, gk, gid, 7)
+    cleft = np.where(has_cleft, smoothstep(R - e, R + e, dn) * (1.0 - smoothstep(R + cleft_w, R + cleft_w + 2 * e, dn)),
+                     0.0)
     secretion = lumen_g * (_feature_uniform(seed, gk, gid, 4) < 0.45)
     epithelium = gland - lumen_g
     # Lymphoid aggregates and fat (adipocytes) in the remaining stroma.
@@ -191,11 +229,13 @@ def regions(s: Sampler, seed: int, p: TissueParams, slide_um: tuple[float, float
                        s.fbm(p.fat_scale_um, 3, seed, key_of("fat"))) * (1.0 - gland) * (1.0 - lymph)
     fat_membrane = zeros
     fat_hole = zeros
-    if (fat_w > 0).any():
+    if (fat_w > 0).any() and s.px_um <= COARSE_PX_UM:
         f1, _, f2 = cellular(s, p.adipocyte_um, seed, key_of("adipocytes"), 1.0, None, (0.05, 0.95), True)
         mem = 1.0 - smoothstep(0.8, 0.8 + 2 * e, f2 - f1)
         fat_membrane = fat_w * mem
         fat_hole = fat_w * (1.0 - mem)
+    elif (fat_w > 0).any():    # coarse levels: the volume uses fat's mean transmittance
+        fat_membrane = fat_w
     # Vessels: round lumens with a muscular wall, in stroma.
     stroma_like = (1.0 - gland) * (1.0 - fat_w)
     dv, vid, _ = cellular(s, p.vessel_cell_um, seed, key_of("vessels"), p.vessel_prob, None, (0.2, 0.8))
@@ -223,8 +263,48 @@ def regions(s: Sampler, seed: int, p: TissueParams, slide_um: tuple[float, float
     return r
 
 
+#: The tissue compartments whose mean transmittance the coarse levels use.
+COMPARTMENTS = ("epithelium", "lymphoid", "stroma_dense", "stroma_loose", "vessel_wall", "fat", "secretion",
+                "vessel_lumen")
+
+
+def looseness(s: Sampler, seed: int, p: TissueParams) -> np.ndarray:
+    """Weight in [0, 1] of loose (oedematous) stroma, where ground substance is mostly gone."""
+    lv = s.fbm(p.loose_scale_um, 3, seed, key_of("loose"))
+    return smoothstep(-0.08, 0.08, lv + np.float32(0.5 * (p.loose_fraction - 0.5)))
+
+
+def pure_regions(s: Sampler, name: str, seed: int, p: TissueParams, with_fibre_angle: bool = False) -> Regions:
+    """Regions where every point is tissue of one compartment (calibration of coarse levels)."""
+    one = np.ones(s.shape, np.float32)
+    zero = np.zeros(s.shape, np.float32)
+    f = {k: zero for k in ("epithelium", "lymphoid", "vessel_wall", "vessel_lumen", "fat_membrane", "stroma",
+                           "secretion", "fold")}
+    solid = one
+    if name == "fat":
+        f1, _, f2 = cellular(s, p.adipocyte_um, seed, key_of("adipocytes"), 1.0, None, (0.05, 0.95), True)
+        mem = 1.0 - smoothstep(0.8, 0.8 + 2 * s.soft(), f2 - f1)
+        f["fat_membrane"] = mem
+        solid = mem
+    elif name in ("secretion", "vessel_lumen"):
+        f[name] = one
+        solid = zero
+    elif name.startswith("stroma"):
+        f["stroma"] = one
+    else:
+        f[name] = one
+    r = Regions(tissue=one, solid=solid, **f)
+    if with_fibre_angle:
+        r.fibre_angle = fibre_angle(s, seed)
+    return r
+
+
 #: Orientation (rad) and depth half (0 = lower, 1 = upper) of the collagen fibre families.
 FIBRE_FAMILIES = ((0.35, 0), (1.55, 1), (2.45, 0), (0.95, 1))
+
+#: Fibre scales (µm): (across, along) of the coarse and the fine streak octave.
+FIBRE_COARSE = (2.6, 16.0)
+FIBRE_FINE = (1.0, 7.0)
 
 
 def fibre_weights(s: Sampler, seed: int) -> list[np.ndarray]:
@@ -241,24 +321,56 @@ def fibre_angle(s: Sampler, seed: int) -> np.ndarray:
     return np.asarray([a for a, _ in FIBRE_FAMILIES], np.float32)[k]
 
 
+def _streaks(n: np.ndarray) -> np.ndarray:
+    """Fibre density in [0, 1] from streak noise in [-1, 1]: bundles where it is high, gaps between."""
+    return smoothstep(-0.12, 0.38, n)
+
+
+_FIBRE_MEAN: dict = {}
+
+
+def fibre_mean(p: TissueParams) -> float:
+    """Mean of the full-resolution fibre pattern (estimated once on 40 000 hashed points): the
+    value a level too coarse to resolve fibres uses, so every level keeps the mean density."""
+    k = (p.fibre_waviness,)
+    if k not in _FIBRE_MEAN:
+        g = np.arange(200, dtype=np.float64) * 3.7
+        s = Sampler(g, g, 0.25, grid=True)
+        vals = [_fibre_family(s, 12345, p, i, 1.0) for i in range(len(FIBRE_FAMILIES))]
+        _FIBRE_MEAN[k] = float(np.mean(vals))
+    return _FIBRE_MEAN[k]
+
+
+def _fibre_family(s: Sampler, seed: int, p: TissueParams, i: int, band_fine: float) -> np.ndarray:
+    ang = FIBRE_FAMILIES[i][0]
+    k = key_of(f"fibre{i}")
+    warp = (np.float32(p.fibre_waviness) * s.fbm(45.0, 2, seed, k)
+            + np.float32(0.2 * p.fibre_waviness) * s.fbm(10.0, 2, seed, k + 1))
+    n = 0.62 * value_noise_aniso(s.X, s.Y, ang, *FIBRE_COARSE, seed, k + 2, warp)
+    if band_fine > 0:
+        n = n + np.float32(0.38 * band_fine) * value_noise_aniso(s.X, s.Y, ang + 0.08, *FIBRE_FINE, seed, k + 3, warp)
+    return _streaks(n)
+
+
 def fibres(s: Sampler, seed: int, p: TissueParams) -> tuple[np.ndarray, np.ndarray]:
-    """Collagen fibre density in [0, 1] for the lower and the upper half of the section."""
+    """Collagen fibre density in [0, 1] for the lower and the upper half of the section.
+
+    Each family is anisotropic value noise, streaky along its direction (cells ~2.6 × 28 µm and
+    ~1.1 × 11 µm), domain-warped across (waviness ``fibre_waviness`` µm over ~45 µm), then
+    thresholded: bundles of irregular width that split, end and leave gaps, not periodic stripes.
+    Band limit: the fine octave fades out below 4 pixels per cell, and the whole pattern fades
+    to its mean ``fibre_mean`` as the coarse octave does."""
     ws = fibre_weights(s, seed)
     halves = [np.zeros(s.shape, np.float32), np.zeros(s.shape, np.float32)]
-    period = p.fibre_period_um
-    band = float(np.clip((period / s.px_um - 2.0) / 2.0, 0.0, 1.0))
-    mean_pattern = np.float32(0.42)
-    for i, (ang, half) in enumerate(FIBRE_FAMILIES):
-        w = ws[i]
+    band = float(np.clip((FIBRE_COARSE[0] / s.px_um - 2.0) / 2.0, 0.0, 1.0))
+    band_fine = float(np.clip((FIBRE_FINE[0] / s.px_um - 2.0) / 2.0, 0.0, 1.0))
+    mean = np.float32(fibre_mean(p))
+    for i, (_, half) in enumerate(FIBRE_FAMILIES):
         if band > 0:
-            k = key_of(f"fibre{i}")
-            warp = np.float32(p.fibre_waviness) * s.fbm(45.0, 2, seed, k) + np.float32(0.35) * s.fbm(9.0, 2, seed, k + 1)
-            u = (-np.sin(ang) * s.X + np.cos(ang) * s.Y) / period
-            ph = np.mod(u + warp, 1.0).astype(np.float32)
-            pat = (0.5 + 0.5 * np.cos(np.float32(2 * np.pi) * ph)) ** np.float32(1.6)
-            pat = band * pat + (1.0 - band) * mean_pattern
+            pat = _fibre_family(s, seed, p, i, band_fine)
+            pat = band * pat + (1.0 - band) * mean
         else:
-            pat = mean_pattern
-        bundle = 0.65 + 0.35 * s.fbm(22.0, 2, seed, key_of(f"bundle{i}"))
-        halves[half] += w * pat * bundle
+            pat = mean
+        bundle = 0.7 + 0.3 * s.fbm(22.0, 2, seed, key_of(f"bundle{i}"))
+        halves[half] += ws[i] * pat * bundle
     return halves[0], halves[1]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["hash_u32", "uniform", "gaussian", "value_noise_grid", "value_noise_points",
-           "fbm_grid", "fbm_points", "lattice_values", "key_of"]
+           "fbm_grid", "fbm_points", "lattice_values", "key_of", "value_noise_aniso", "pixel_noise"]
 
 _M1 = np.uint32(0x7FEB352D)
 _M2 = np.uint32(0x846CA68B)
@@ -149,3 +149,39 @@ def fbm_points(x_um, y_um, scale_um: float, octaves: int, seed: int, key: int, g
         out = out + amp * value_noise_points(x_um, y_um, s, seed, key + 7919 * o)
         amp *= gain
     return np.asarray(out / total, np.float32)
+
+
+def value_noise_aniso(X_um, Y_um, angle: float, across_um: float, along_um: float, seed: int, key: int,
+                      warp_um=0.0) -> np.ndarray:
+    """Anisotropic value noise in [-1, 1] (float32, shape of the broadcast X, Y): lattice cells
+    ``across_um`` wide across the direction ``angle`` (rad) and ``along_um`` long along it, so
+    the field is streaky along ``angle``. ``warp_um`` (scalar or array) shifts the across
+    coordinate (domain warp: wavy streaks). The lattice values covering the points are hashed
+    once into a table and gathered, so a grid costs a few array operations per pixel."""
+    X = np.asarray(X_um, np.float64)
+    Y = np.asarray(Y_um, np.float64)
+    c, s = np.cos(angle), np.sin(angle)
+    u = (-s * X + c * Y + warp_um) / across_um
+    v = (c * X + s * Y) / along_um
+    u, v = np.broadcast_arrays(u, v)
+    iu = np.floor(u)
+    iv = np.floor(v)
+    tu = _fade((u - iu).astype(np.float32))
+    tv = _fade((v - iv).astype(np.float32))
+    iu = iu.astype(np.int64)
+    iv = iv.astype(np.int64)
+    u0, v0 = int(iu.min()), int(iv.min())
+    lu = np.arange(u0, int(iu.max()) + 2)
+    lv = np.arange(v0, int(iv.max()) + 2)
+    lat = lattice_values(seed, key, lu[None, :], lv[:, None])     # (nv, nu)
+    nu_ = lat.shape[1]
+    flat = lat.ravel()
+    k = (iv - v0) * nu_ + (iu - u0)
+    a = flat[k] * (1 - tu) + flat[k + 1] * tu
+    b = flat[k + nu_] * (1 - tu) + flat[k + nu_ + 1] * tu
+    return (a * (1 - tv) + b * tv).astype(np.float32)
+
+
+def pixel_noise(seed: int, key: int, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+    """Uniform [-1, 1] (float32) per integer position (a white grain keyed by position)."""
+    return (uniform(seed, key, ix, iy) * 2.0 - 1.0).astype(np.float32)

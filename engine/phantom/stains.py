@@ -8,8 +8,17 @@ OD units of that stain). The transmitted intensity in channel c is Beer–Lamber
     I_c = white_c · 10^(−OD_c),     OD_c = Σ_stain amount_stain · od_vec_stain[c]
 
 ``white_c`` is the brightness of empty glass after the scanner's white balance (≈ 240–250 of
-255, as real scans show). OD vectors for haematoxylin, eosin and DAB follow Ruifrok & Johnston
-(2001), unit-normalised; red blood cells (haemoglobin + eosin) absorb green and blue strongly.
+255, as real scans show).
+
+Stain vectors are those of the real images, not textbook ones: haematoxylin and eosin were
+estimated with Macenko's method (the extreme angles of the tissue pixels' OD in the plane of
+their two main components) on the tissue of the four H&E images resolved at 0.5 µm/px in
+``../shared/data`` (``tools/estimate_stain_vectors.py``), averaged; the IHC haematoxylin (a
+bluer counterstain) and DAB on ``tiles/ihc.png``. Real eosin absorbs more red and blue than
+Ruifrok & Johnston's (2001) vector, which is why colour deconvolution of real H&E slides gives
+a DAB-channel residual of 0.1–0.3 OD and a haematoxylin floor of ~0.1 OD in stroma; the phantom
+now shares that. Red blood cells absorb green and blue strongly (haemoglobin + eosin in H&E;
+unstained haemoglobin, pale yellow-brown, in IHC where there is no eosin).
 """
 from __future__ import annotations
 
@@ -21,10 +30,12 @@ __all__ = ["OD_VECTORS", "StainSet", "stain_set", "intensity_from_od"]
 
 #: Unit OD vectors (R, G, B).
 OD_VECTORS: dict[str, tuple[float, float, float]] = {
-    "haematoxylin": (0.650, 0.704, 0.286),
-    "eosin": (0.093, 0.954, 0.283),
-    "dab": (0.268, 0.570, 0.776),
-    "rbc": (0.060, 0.800, 0.600),
+    "haematoxylin": (0.600, 0.710, 0.370),
+    "eosin": (0.285, 0.840, 0.450),
+    "haematoxylin_ihc": (0.620, 0.650, 0.440),
+    "dab": (0.280, 0.500, 0.820),
+    "rbc": (0.110, 0.720, 0.690),
+    "rbc_ihc": (0.200, 0.420, 0.890),
     "ink": (0.580, 0.560, 0.590),      # black/grey marker ink and dust
     "ink_green": (0.850, 0.250, 0.700),
 }
@@ -36,10 +47,12 @@ class StainSet:
 
     name: str
     absorbers: tuple[str, ...]
+    vectors: tuple[str, ...] = ()      # OD_VECTORS entry per absorber (default: its own name)
 
     def od_matrix(self) -> np.ndarray:
         """(n_absorbers, 3) OD vectors, float32."""
-        m = np.array([OD_VECTORS[a] for a in self.absorbers], np.float64)
+        names = self.vectors or self.absorbers
+        m = np.array([OD_VECTORS[a] for a in names], np.float64)
         m /= np.linalg.norm(m, axis=1, keepdims=True)
         return m.astype(np.float32)
 
@@ -52,7 +65,8 @@ def stain_set(name: str) -> StainSet:
     if name == "he":
         return StainSet("he", ("haematoxylin", "eosin", "rbc", "ink"))
     if name == "ihc":
-        return StainSet("ihc", ("haematoxylin", "dab", "rbc", "ink"))
+        return StainSet("ihc", ("haematoxylin", "dab", "rbc", "ink"),
+                        ("haematoxylin_ihc", "dab", "rbc_ihc", "ink"))
     raise ValueError(f"unknown stain {name!r} (expected 'he' or 'ihc')")
 
 

@@ -54,18 +54,25 @@ class TissueParams:
     fat_scale_um: float = 1100.0
     fat_threshold: float = 0.40
     adipocyte_um: float = 55.0         # lattice of adipocytes (cell diameter ~ this)
-    fibre_period_um: float = 3.6       # spacing of collagen fibres
-    fibre_waviness: float = 2.2        # domain-warp amplitude in fibre periods
+    fibre_waviness: float = 7.0        # domain-warp amplitude of collagen fibres across their direction (µm)
+    gland_elongation: float = 0.6      # glands stretched by up to 1 + this along their own axis
+    gland_irregularity: float = 0.30   # boundary displacement by lobes, relative to the radius
+    loose_scale_um: float = 70.0       # scale of loose (oedematous) versus dense stroma
+    loose_fraction: float = 0.35       # share of stroma that is loose (ground substance mostly gone)
     cleft_prob: float = 0.5            # retraction clefts around glands
     # --- cells ---
-    nucleus_cells_um: tuple[float, ...] = (11.0, 12.4, 13.9)   # one nucleus lattice per entry
-    epithelial_presence: float = 0.62
+    # One nucleus lattice per entry; layer 0 is also the epithelial cell lattice (cell borders,
+    # one nucleus per cell when present), the others are cells above and below it.
+    nucleus_cells_um: tuple[float, ...] = (10.0, 12.4, 13.9)
+    epithelial_presence: tuple[float, ...] = (0.8, 0.3, 0.3)   # per layer
+    vesicular_fraction: float = 0.45   # epithelial nuclei with open chromatin and a nucleolus
+    nuclear_irregularity: float = 0.35  # max relative outline displacement (per nucleus 25–100 %)
     lymphoid_presence: float = 0.95
     stromal_presence: float = 0.16
     stromal_lymphocyte_presence: float = 0.05
     epithelial: NucleusType = field(default_factory=lambda: NucleusType(
-        a_um=(3.9, 5.6), aspect=(0.68, 0.95), rz_over_a=(0.8, 1.0), haematoxylin=0.125,
-        chromatin_contrast=0.55, rim=0.45, nucleolus_prob=0.6))
+        a_um=(3.4, 5.6), aspect=(0.62, 0.95), rz_over_a=(0.8, 1.0), haematoxylin=0.15,
+        density_spread=0.35, chromatin_contrast=0.6, rim=0.45, nucleolus_prob=0.5))
     lymphocyte: NucleusType = field(default_factory=lambda: NucleusType(
         a_um=(2.9, 3.7), aspect=(0.85, 1.0), rz_over_a=(0.9, 1.0), haematoxylin=0.30,
         chromatin_contrast=0.35, rim=0.25))
@@ -80,22 +87,29 @@ class TissueParams:
     rbc_density: float = 0.22          # OD/µm of the RBC absorber
     rbc_fill: float = 0.75             # fraction of vessel-lumen lattice cells with an RBC
     # --- stain amounts (OD per µm of path) ---
-    eosin_cytoplasm: float = 0.050
-    eosin_stroma_ground: float = 0.018
-    eosin_collagen: float = 0.060
+    eosin_cytoplasm: float = 0.070
+    eosin_stroma_ground: float = 0.045
+    eosin_collagen: float = 0.085
     eosin_muscle: float = 0.070
     eosin_membrane: float = 0.080
     eosin_lymphoid: float = 0.012
     eosin_secretion: float = 0.010
     eosin_nucleus: float = 0.020       # eosin taken up by nuclei
-    haematoxylin_cytoplasm: float = 0.010
-    haematoxylin_stroma: float = 0.004
-    cytoplasm_texture: float = 0.35    # relative granularity of cytoplasm
-    # IHC (stain="ihc"): DAB replaces eosin
-    dab_positive_fraction: float = 0.35
+    eosin_cell_border: float = 0.060   # epithelial cell borders (membranes)
+    haematoxylin_cytoplasm: float = 0.022
+    haematoxylin_stroma: float = 0.008
+    haematoxylin_collagen: float = 0.006
+    cytoplasm_texture: float = 0.8    # relative granularity of cytoplasm
+    # IHC (stain="ihc"): DAB with a haematoxylin counterstain, no eosin
+    dab_positive_fraction: float = 0.0  # nuclei with nuclear DAB
     dab_nuclear: float = 0.18
-    dab_cytoplasm: float = 0.045
-    ihc_haematoxylin_scale: float = 0.6
+    dab_cytoplasm: float = 0.100       # positive epithelium: cytoplasm ...
+    dab_membrane: float = 0.22         # ... and, strongest, cell membranes
+    dab_field_bias: float = 0.15       # higher → more of the epithelium is DAB-positive
+    ihc_haematoxylin_scale: float = 0.75
+    ihc_haematoxylin_cytoplasm: float = 0.012
+    ihc_haematoxylin_stroma: float = 0.020
+    ihc_haematoxylin_collagen: float = 0.040
     ihc_background: float = 0.004
     # --- artefacts ---
     dust: bool = True
@@ -111,4 +125,3 @@ class TissueParams:
     fold_width: float = 0.018
     # --- scanner white balance: glass brightness after white balance (0–255) ---
     white_rgb: tuple[float, float, float] = (244.0, 243.0, 247.0)
-    coarse_nucleus_correction: float = 0.85  # Jensen correction of mean-field nuclei at coarse levels

@@ -27,16 +27,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .cells import mean_nuclear_od, nucleus_layer, rbc_layer
-from .layout import Sampler, cellular, fibres, regions, section_geometry, smoothstep
+from .cells import cell_borders, nucleus_layer, rbc_layer
+from .layout import (COARSE_PX_UM, COMPARTMENTS, Sampler, SectionGeometry, cellular, fibres, looseness,
+                     pure_regions, regions, section_geometry, smoothstep)
 from .noise import key_of, uniform
 from .stains import stain_set
 from .tissue_params import TissueParams
 
 __all__ = ["TissueVolume", "BlockVolume", "z_bin_um"]
 
-#: Nuclei are drawn explicitly up to this pixel pitch (µm); coarser levels use mean density.
-EXPLICIT_NUCLEI_MAX_PX_UM = 2.0
+#: Pseudo-absorbers that put OD straight into one colour channel (coarse levels).
+_CHANNELS = {"od_r": np.array([1, 0, 0], np.float32), "od_g": np.array([0, 1, 0], np.float32),
+             "od_b": np.array([0, 0, 1], np.float32)}
+#: Mean transmittance per compartment, per (params, stain): see ``TissueVolume.calibration``.
+_CALIBRATION: dict = {}
+#: The seed of the pure-compartment squares the coarse levels are calibrated on.
+CALIBRATION_SEED = 7_000_001
+CALIBRATION_ORIGINS_UM = (5000.0, 9000.0, 13000.0)
 
 
 def z_bin_um(px_um: float) -> float:
@@ -80,6 +87,7 @@ class TissueVolume:
         self.mpp = float(mpp)
         self.slide_um = (self.size_px[0] * self.mpp, self.size_px[1] * self.mpp)
         self._od = {a: v for a, v in zip(self.stains.absorbers, self.stains.od_matrix())}
+        self._od.update(_CHANNELS)
 
     # ------------------------------------------------------------------ public
     def sampler(self, level: int, x0: int, y0: int, n: int) -> Sampler:
@@ -97,67 +105,141 @@ class TissueVolume:
         geom = section_geometry(s, self.seed, p)
         columns: list[_Column] = []
         if reg.tissue.any():
-            columns += self._tissue_columns(s, reg, geom)
+            if s.px_um > COARSE_PX_UM:
+                columns += self._coarse_columns(s, reg, geom)
+            else:
+                columns += self._tissue_columns(s, reg, geom)
         columns += self._artefact_columns(s, geom)
         od, z = self._bin(columns, dz, s.shape)
         return BlockVolume(od, z, geom.mid, reg.tissue)
 
+    # ------------------------------------------------------------------ coarse levels
+    def _coarse_columns(self, s: Sampler, reg, geom) -> list[_Column]:
+        """Band-limited statistics: each pixel transmits the area-weighted mean transmittance
+        of its compartments, ``T = 1 − Σ_k w_k (1 − T_k)`` per channel (lumens, clefts and glass
+        transmit 1), as the fine level's pixels would on average; a fold squares it. The OD
+        ``−log10 T`` is spread evenly over the section's thickness."""
+        cal = self.calibration()
+        absorb = np.zeros((3,) + reg.tissue.shape, np.float32)
+        loose = looseness(s, self.seed, self.params)
+        for name, w in (("epithelium", reg.epithelium), ("lymphoid", reg.lymphoid),
+                        ("stroma_dense", reg.stroma * (1.0 - loose)), ("stroma_loose", reg.stroma * loose),
+                        ("vessel_wall", reg.vessel_wall), ("fat", reg.fat_membrane),
+                        ("secretion", reg.secretion), ("vessel_lumen", reg.vessel_lumen)):
+            if w.any():
+                absorb += (1.0 - cal[name])[:, None, None] * w[None]
+        t = np.clip(1.0 - absorb, 1e-4, 1.0)
+        od = -np.log10(t) * (1.0 + reg.fold)[None]
+        top = geom.top + reg.fold * (geom.top - geom.bottom)
+        inv = 1.0 / np.maximum(top - geom.bottom, 0.1)
+        return [_Column(geom.bottom, top, {c: od[i] * inv for i, c in enumerate(_CHANNELS)})]
+
+    def calibration(self) -> dict[str, np.ndarray]:
+        """Mean transmittance (3,) of each compartment at full resolution, measured once per
+        (params, stain) on three 48 µm squares of the pure compartment, far apart (calibration
+        seed, flat section, projected OD blurred by a 0.6 µm Gaussian for the section's own
+        defocus). Stroma is calibrated dense and loose, since their mix varies on ~70 µm."""
+        key = (repr(self.params), self.stains)
+        cal = _CALIBRATION.get(key)
+        if cal is None:
+            cal = {name: np.mean([self._pure_transmittance(name, 192, o) for o in CALIBRATION_ORIGINS_UM], axis=0)
+                   for name in COMPARTMENTS}
+            _CALIBRATION[key] = cal
+        return cal
+
+    def _pure_transmittance(self, name: str, n: int = 256, origin_um: float = 5000.0) -> np.ndarray:
+        from scipy.ndimage import gaussian_filter
+        p = self.params
+        px = 0.25
+        g = (np.arange(n) + 0.5) * px + origin_um
+        s = Sampler(g, g, px, grid=True)
+        reg = pure_regions(s, name, CALIBRATION_SEED, p)
+        loose = {"stroma_dense": 0.0, "stroma_loose": 1.0}.get(name)
+        half = np.float32(0.5 * p.thickness_um)
+        geom = SectionGeometry(np.full(s.shape, -half), np.full(s.shape, half), np.zeros(s.shape, np.float32))
+        cols = self._tissue_columns(s, reg, geom, seed=CALIBRATION_SEED, loose=loose,
+                                    regions_fn=lambda q: pure_regions(q, name, CALIBRATION_SEED, p, True))
+        od = np.zeros((3,) + s.shape, np.float32)
+        for c in cols:
+            path = np.maximum(np.asarray(c.hi) - np.asarray(c.lo), 0.0)
+            for a, v in c.dens.items():
+                vec = self._od.get(a, self._od["ink"])
+                for ch in range(3):
+                    od[ch] += vec[ch] * path * v
+        od = np.stack([gaussian_filter(o, 0.6 / px, mode="wrap") for o in od])
+        return np.power(10.0, -od).mean(axis=(1, 2)).astype(np.float32)
+
     # ------------------------------------------------------------------ columns
-    def _tissue_columns(self, s: Sampler, reg, geom) -> list[_Column]:
-        p, seed = self.params, self.seed
+    def _tissue_columns(self, s: Sampler, reg, geom, seed: int | None = None, regions_fn=None,
+                        loose: float | None = None) -> list[_Column]:
+        """Stain columns of tissue at full detail (levels finer than COARSE_PX_UM).
+        ``seed``, ``regions_fn`` and ``loose`` (0 dense, 1 loose stroma) override the slide's own
+        for calibration."""
+        p = self.params
+        seed = self.seed if seed is None else seed
         ihc = self.stains.name == "ihc"
         thick = geom.top - geom.bottom
         top = geom.top + reg.fold * thick          # a fold lays a second sheet on top
         bot = geom.bottom
         half = bot + 0.5 * (top - bot)
         solid = reg.solid
-        tex = s.fbm(2.2, 2, seed, key_of("cytoplasm-grain"))
-        cyto = reg.epithelium * (1.0 + np.float32(p.cytoplasm_texture) * tex)
-        ground_e = (p.eosin_cytoplasm * cyto + p.eosin_stroma_ground * reg.stroma + p.eosin_muscle * reg.vessel_wall
-                    + p.eosin_membrane * reg.fat_membrane + p.eosin_lymphoid * reg.lymphoid) * solid
-        ground_e = ground_e + np.float32(p.eosin_secretion) * reg.secretion * (1.0 + 0.5 * tex)
-        ground_e = ground_e + np.float32(0.004) * reg.vessel_lumen
-        ground_h = (p.haematoxylin_cytoplasm * cyto + p.haematoxylin_stroma * (reg.stroma + reg.lymphoid)) * solid
+        e = s.soft(0.3)
+        # Textures: granular (0.4–1.6 µm) and mottled (3–6 µm) relative variations, zero mean.
+        gran = s.fbm(1.6, 3, seed, key_of("cytoplasm-grain")) * np.float32(1.8)
+        mott = s.fbm(6.0, 2, seed, key_of("mottle")) * np.float32(1.6)
+        # Epithelium: cells with borders (one lattice site per cell), each with its own tone.
+        epi = reg.epithelium
+        mem = np.zeros(s.shape, np.float32)
+        tone = np.ones(s.shape, np.float32)
+        if (epi > 0).any():
+            bd, cid = cell_borders(s, 0, seed, p)
+            bd = bd + np.float32(0.9) * s.fbm(3.0, 2, seed, key_of("cell-border-wobble"))
+            mem = (1.0 - smoothstep(0.15, 0.15 + 2 * e, np.abs(bd))) * epi
+            tone = (0.65 + 0.7 * uniform(seed, key_of("cell-tone"), cid & 0xFFFF, cid >> 16)).astype(np.float32)
+        cyto = epi * tone * np.maximum(1.0 + np.float32(p.cytoplasm_texture) * gran, 0.0)
+        # Stroma: collagen fibre bundles in two depth halves; ground substance between them,
+        # largely gone in loose (oedematous) stroma, so loose stroma shows gaps of glass.
+        if loose is None:
+            loose = looseness(s, seed, p)
+        ground = reg.stroma * (1.0 - 0.85 * loose) * np.maximum(1.0 + 0.5 * mott + 0.3 * gran, 0.0)
         f_lo, f_hi = fibres(s, seed, p)
-        coll = np.float32(2.0 * p.eosin_collagen) * reg.stroma * solid
-        explicit = s.px_um <= EXPLICIT_NUCLEI_MAX_PX_UM
-        if not explicit:   # mean-field nuclei at coarse levels
-            t = max(p.thickness_um, 1.0)
-            c = p.coarse_nucleus_correction
-            mh = (reg.epithelium * mean_nuclear_od(p, p.epithelial, p.epithelial_presence, t)
-                  + reg.lymphoid * mean_nuclear_od(p, p.lymphocyte, p.lymphoid_presence, t)
-                  + reg.stroma * (mean_nuclear_od(p, p.stromal, p.stromal_presence, t)
-                                  + mean_nuclear_od(p, p.lymphocyte, p.stromal_lymphocyte_presence, t)))
-            ground_h = ground_h + np.float32(c / t) * mh * solid
-            ground_e = ground_e + np.float32(p.eosin_nucleus * 0.2) * solid
+        fib = np.float32(2.0) * reg.stroma * solid
+        f_lo, f_hi = f_lo * fib, f_hi * fib
+        muscle = reg.vessel_wall * np.maximum(1.0 + 0.4 * mott + 0.4 * gran, 0.0)
         if ihc:
-            pos = smoothstep(-0.1, 0.1, s.fbm(250.0, 2, seed, key_of("dab-field")))
-            dab = np.float32(p.dab_cytoplasm) * reg.epithelium * pos * (1.0 + 0.4 * tex) * solid
-            dab = dab + np.float32(p.ihc_background) * solid
-            lower = {"haematoxylin": ground_h * p.ihc_haematoxylin_scale, "dab": dab}
-            upper = dict(lower)
+            h0 = (p.ihc_haematoxylin_cytoplasm * cyto + p.ihc_haematoxylin_stroma * (ground + reg.lymphoid + muscle)
+                  + np.float32(p.ihc_background) * reg.tissue) * solid
+            pos = smoothstep(-0.1, 0.1, s.fbm(250.0, 2, seed, key_of("dab-field")) + np.float32(p.dab_field_bias))
+            dab = (np.float32(p.dab_cytoplasm) * cyto + np.float32(p.dab_membrane) * mem) * pos * solid
+            lower = {"haematoxylin": h0 + np.float32(p.ihc_haematoxylin_collagen) * f_lo, "dab": dab}
+            upper = {"haematoxylin": h0 + np.float32(p.ihc_haematoxylin_collagen) * f_hi, "dab": dab}
         else:
-            lower = {"haematoxylin": ground_h, "eosin": ground_e + coll * f_lo}
-            upper = {"haematoxylin": ground_h, "eosin": ground_e + coll * f_hi}
+            ground_e = (p.eosin_cytoplasm * cyto + p.eosin_cell_border * mem + p.eosin_stroma_ground * ground
+                        + p.eosin_muscle * muscle + p.eosin_membrane * reg.fat_membrane
+                        + p.eosin_lymphoid * reg.lymphoid) * solid
+            ground_e = ground_e + np.float32(p.eosin_secretion) * reg.secretion * np.maximum(1.0 + 0.6 * gran, 0.0)
+            ground_e = ground_e + np.float32(0.004) * reg.vessel_lumen
+            ground_h = (p.haematoxylin_cytoplasm * cyto + p.haematoxylin_stroma * (ground + reg.lymphoid + muscle)) * solid
+            ce, ch = np.float32(p.eosin_collagen), np.float32(p.haematoxylin_collagen)
+            lower = {"haematoxylin": ground_h + ch * f_lo, "eosin": ground_e + ce * f_lo}
+            upper = {"haematoxylin": ground_h + ch * f_hi, "eosin": ground_e + ce * f_hi}
         cols = [_Column(bot, half, lower), _Column(half, top, upper)]
-        if explicit:
-            chrom = s.fbm(1.3, 3, seed, key_of("chromatin"))
-            wob = 1.0 + np.float32(0.14) * s.fbm(3.0, 2, seed, key_of("nuclear-outline"))
-            for layer in range(len(p.nucleus_cells_um)):
-                ob = nucleus_layer(s, layer, seed, p, self.slide_um, bot, top, chrom, wob, ihc)
-                if ob.any:
-                    d = {"haematoxylin": ob.density}
-                    if ihc and ob.dab is not None:
-                        d["dab"] = ob.dab
-                    elif not ihc:
-                        d["eosin"] = np.where(ob.hi > ob.lo, np.float32(p.eosin_nucleus), 0.0).astype(np.float32)
-                    cols.append(_Column(ob.lo, ob.hi, d))
-            rb = rbc_layer(s, seed, p, self.slide_um, bot, top, bool((reg.vessel_lumen > 0.5).any()))
-            if rb.any:
-                cols.append(_Column(rb.lo, rb.hi, {"rbc": rb.density}))
-        else:
-            rbc = np.float32(p.rbc_density * p.rbc_fill * 0.5 * p.rbc_thickness_um / max(p.thickness_um, 1.0))
-            cols.append(_Column(bot, top, {"rbc": rbc * reg.vessel_lumen}))
+        # Nuclei: granular chromatin (clumps 0.4–1 µm) and rough outlines.
+        chrom = (s.fbm(0.9, 2, seed, key_of("chromatin")) * np.float32(1.9)
+                 + s.fbm(2.4, 1, seed, key_of("chromatin-coarse")) * np.float32(0.8))
+        wob = s.fbm(2.6, 2, seed, key_of("nuclear-outline")) * np.float32(1.5)
+        for layer in range(len(p.nucleus_cells_um)):
+            ob = nucleus_layer(s, layer, seed, p, self.slide_um, bot, top, chrom, wob, ihc, regions_fn)
+            if ob.any:
+                d = {"haematoxylin": ob.density}
+                if ihc and ob.dab is not None:
+                    d["dab"] = ob.dab
+                elif not ihc:
+                    d["eosin"] = np.where(ob.hi > ob.lo, np.float32(p.eosin_nucleus), 0.0).astype(np.float32)
+                cols.append(_Column(ob.lo, ob.hi, d))
+        rb = rbc_layer(s, seed, p, self.slide_um, bot, top, bool((reg.vessel_lumen > 0.5).any()), regions_fn)
+        if rb.any:
+            cols.append(_Column(rb.lo, rb.hi, {"rbc": rb.density}))
         return cols
 
     def _artefact_columns(self, s: Sampler, geom) -> list[_Column]:
