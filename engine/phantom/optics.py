@@ -29,13 +29,15 @@ its defocus is Δz_c = z_focus − z_object − s_c.
 """
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import j0
 
-__all__ = ["Optics", "psf_born_wolf", "psf_kernel", "otf_defocus", "airy_first_zero_um", "OTFTable"]
+__all__ = ["Optics", "psf_born_wolf", "psf_kernel", "otf_defocus", "airy_first_zero_um", "OTFTable",
+           "SpectralGrid", "frequency_grid"]
 
 
 @dataclass(frozen=True)
@@ -91,22 +93,36 @@ def psf_kernel(dz_um: float, wavelength_um: float, px_um: float, radius_px: int,
     return kern
 
 
-_OTF_NODES, _OTF_WEIGHTS = np.polynomial.legendre.leggauss(160)
+def _gauss_legendre(n: int):
+    x, w = np.polynomial.legendre.leggauss(n)
+    return 0.5 * (x + 1.0), 0.5 * w
+
+
+_GL_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
 def otf_defocus(nu_cycles_per_um, dz_um: float, wavelength_um: float, na: float = 0.75, n: float = 1.0) -> np.ndarray:
-    """Hopkins' defocus OTF of a circular pupil at radial frequencies ``nu`` (cycles/µm)."""
+    """Hopkins' defocus OTF of a circular pupil at radial frequencies ``nu`` (cycles/µm).
+
+    Gauss–Legendre quadrature after the substitution x = X − w² (which removes the square-root
+    end-point singularity); the cosine makes at most b/(2π) turns, so the node count grows with
+    the largest b = 2π NA² |Δz| s / (n λ): 24 nodes are exact to 1e-13 up to b ≈ 100, and each
+    further 100 of b adds 16 nodes (checked against 600 nodes up to Δz = 30 µm)."""
     nu = np.asarray(nu_cycles_per_um, np.float64).ravel()
     s = np.clip(nu * wavelength_um / na, 0.0, 2.0)
+    b_max = 2.0 * np.pi * na ** 2 * abs(dz_um) * 2.0 / (n * wavelength_um)
+    nodes = min(256, 24 + 16 * int(math.ceil(b_max / 100.0)))
+    if nodes not in _GL_CACHE:
+        _GL_CACHE[nodes] = _gauss_legendre(nodes)
+    wn, wq = _GL_CACHE[nodes]
     X = 1.0 - s / 2.0
-    # x = X − w², w ∈ [0, √X]: removes the square-root end point singularity.
     wmax = np.sqrt(X)
-    wn = 0.5 * (_OTF_NODES + 1.0)
     w = wmax[:, None] * wn[None, :]
-    weights = wmax[:, None] * 0.5 * _OTF_WEIGHTS[None, :]
+    weights = wmax[:, None] * wq[None, :]
     b = 2.0 * np.pi * na ** 2 * dz_um * s / (n * wavelength_um)
-    integrand = 2.0 * w ** 2 * np.sqrt(np.maximum(2.0 - w ** 2, 0.0)) * np.cos(b[:, None] * (X[:, None] - w ** 2))
-    otf = (4.0 / np.pi) * (integrand * weights).sum(axis=1)
+    w2 = w * w
+    integrand = 2.0 * w2 * np.sqrt(np.maximum(2.0 - w2, 0.0)) * np.cos(b[:, None] * (X[:, None] - w2))
+    otf = (4.0 / np.pi) * np.einsum("ij,ij->i", integrand, weights)
     otf[s >= 2.0] = 0.0
     return otf.reshape(np.shape(nu_cycles_per_um))
 
@@ -147,15 +163,19 @@ class OTFTable:
     def radial_index(self, nu_radial: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Interpolation index and weight of radial frequencies on the table grid."""
         u = np.clip(nu_radial / self.step, 0, self.samples - 1.000001)
-        i = np.floor(u).astype(np.int64)
+        i = np.floor(u).astype(np.intp)
         return i, (u - i).astype(np.float32)
 
     def otf2d(self, channel: int, dz_key: int, index: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         """The OTF on a 2-D frequency grid given by ``radial_index`` (float32)."""
         prof = self.profile(channel, dz_key)
         i, t = index
-        a = prof[i]
-        return a + (prof[i + 1] - a) * t
+        a = np.take(prof, i)
+        out = np.take(prof[1:], i)
+        out -= a
+        out *= t
+        out += a
+        return out
 
 
 def frequency_grid(n: int, px_um: float) -> tuple[np.ndarray, np.ndarray]:
@@ -165,3 +185,36 @@ def frequency_grid(n: int, px_um: float) -> tuple[np.ndarray, np.ndarray]:
     nu = np.hypot(fy[:, None], fx[None, :])
     mtf = (np.sinc(fy * px_um)[:, None] * np.sinc(fx * px_um)[None, :]).astype(np.float32)
     return nu, mtf
+
+
+@dataclass
+class SpectralGrid:
+    """The rfft2 grid of an n×n block at pitch ``px_um`` (µm), for radially symmetric filters.
+
+    A radially symmetric transfer function takes the same value on rows ky and n − ky, so it is
+    stored for the ``n//2 + 1`` non-negative rows only ("half maps", half the memory and time);
+    ``apply_half`` multiplies a full (n, n//2+1) spectrum by such a half map.
+    """
+
+    n: int
+    px_um: float
+
+    def __post_init__(self):
+        n = self.n
+        if n % 2:
+            raise ValueError("the block side must be even")
+        self.rows = n // 2 + 1
+        self.nu, self.mtf = frequency_grid(n, self.px_um)          # full grid (cycles/µm)
+        self.nu_half = np.ascontiguousarray(self.nu[:self.rows])
+
+    def apply_half(self, spectrum: np.ndarray, half: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``out = spectrum × H`` where H is given by its half map (rows 0..n/2)."""
+        r = self.rows
+        np.multiply(spectrum[:r], half, out=out[:r])
+        np.multiply(spectrum[r:], half[r - 2:0:-1], out=out[r:])
+        return out
+
+    def madd_half(self, spectrum: np.ndarray, half: np.ndarray, acc: np.ndarray, tmp: np.ndarray) -> None:
+        """``acc += spectrum × H`` (H by its half map); ``tmp`` is scratch of acc's shape."""
+        self.apply_half(spectrum, half, tmp)
+        acc += tmp

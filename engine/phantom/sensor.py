@@ -22,9 +22,45 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .noise import fbm_grid, gaussian, key_of, uniform
+from .noise import fbm_grid, hash_u32, key_of, uniform
 
 __all__ = ["SensorModel", "ScannerFocusError"]
+
+
+_M1 = np.uint32(0x7FEB352D)
+_M2 = np.uint32(0x846CA68B)
+
+
+def _mix32(h: np.ndarray) -> np.ndarray:
+    """The 'lowbias32' avalanche on uint32, in place."""
+    h ^= h >> np.uint32(16)
+    h *= _M1
+    h ^= h >> np.uint32(15)
+    h *= _M2
+    h ^= h >> np.uint32(16)
+    return h
+
+
+def pixel_gaussians(seed: int, level: int, plane_key: int, x0: int, y0: int, w: int, h: int) -> np.ndarray:
+    """Standard normal numbers (float32 (h, w, 3)) keyed by (seed, level, plane, pixel x, y,
+    channel): a counter-based hash per pixel and channel whose two 16-bit halves feed Box–Muller
+    (so |z| ≤ 4.7, plenty for sensor noise). The same for a pixel however the image is tiled."""
+    with np.errstate(over="ignore"):
+        prefix = int(key_of("sensor")) ^ (int(hash_u32(seed, level, plane_key)) * 0x9E3779B1 & 0xFFFFFFFF)
+        xs = ((np.arange(x0, x0 + w, dtype=np.int64) * 0x85EBCA77) & 0xFFFFFFFF).astype(np.uint32)
+        ys = ((np.arange(y0, y0 + h, dtype=np.int64) * 0xC2B2AE3D + prefix) & 0xFFFFFFFF).astype(np.uint32)
+        row = _mix32(ys.copy())
+        hh = _mix32(row[:, None] ^ xs[None, :])                        # (h, w)
+        hc = hh[:, :, None] + (np.arange(1, 4, dtype=np.uint32) * np.uint32(0x27D4EB2F))[None, None, :]
+        hc = _mix32(hc)
+    u1 = ((hc >> np.uint32(16)).astype(np.float32) + np.float32(0.5)) * np.float32(1.0 / 65536)
+    u2 = (hc & np.uint32(0xFFFF)).astype(np.float32) * np.float32(2.0 * np.pi / 65536)
+    np.log(u1, out=u1)
+    u1 *= np.float32(-2.0)
+    np.sqrt(u1, out=u1)
+    np.cos(u2, out=u2)
+    u1 *= u2
+    return u1
 
 
 @dataclass(frozen=True)
@@ -38,14 +74,17 @@ class SensorModel:
         """Noisy uint8 image from float intensities (h, w, 3) in grey levels; (x0, y0) is the
         block's top-left in level px (the noise counters)."""
         h, w, _ = intensity.shape
-        ys = (y0 + np.arange(h))[:, None, None]
-        xs = (x0 + np.arange(w))[None, :, None]
-        cs = np.arange(3)[None, None, :]
-        z = gaussian(seed, key_of("sensor"), level, plane_key, xs, ys, cs)
-        gain = 255.0 / self.full_well_e
-        sigma = np.sqrt(np.maximum(intensity, 0.0) * gain + self.read_noise_dn ** 2).astype(np.float32)
-        out = intensity + sigma * z
-        return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
+        z = pixel_gaussians(seed, level, plane_key, x0, y0, w, h)
+        gain = np.float32(255.0 / self.full_well_e)
+        sigma = np.maximum(intensity, 0.0, dtype=np.float32)
+        sigma *= gain
+        sigma += np.float32(self.read_noise_dn ** 2)
+        np.sqrt(sigma, out=sigma)
+        sigma *= z
+        sigma += intensity
+        sigma += np.float32(0.5)
+        np.clip(sigma, 0, 255, out=sigma)
+        return sigma.astype(np.uint8)          # floor(x + 0.5) of a value in [0, 255]
 
     def compress(self, img: np.ndarray) -> np.ndarray:
         if self.jpeg_quality is None:

@@ -107,14 +107,14 @@ class PhantomSlide(Slide):
         ys = (ly + np.arange(h) + 0.5) * px
         return (self.planes_um[plane] + self.scanner(xs, ys, px)).astype(np.float32)
 
-    def captured_block(self, level: int, bi: int, bj: int) -> tuple[np.ndarray, ...]:
-        """All captured planes of one render block (uint8 (BLOCK, BLOCK, 3) each), cached: the
-        block's volume and spectra are computed once for the whole stack."""
+    def captured_block(self, level: int, bi: int, bj: int, plane: int) -> np.ndarray:
+        """Captured plane ``plane`` of one render block (uint8 (BLOCK, BLOCK, 3)), cached. The
+        block's volume and spectra are cached by the renderer, so the other planes of the
+        stack cost one spectral sum and inverse FFT each."""
         def compute():
-            return tuple(self.renderer.block_image(level, bi, bj, self.captured_focus(i), self.noise, i,
-                                                   self.jpeg_quality is not None)
-                         for i in range(len(self.planes_um)))
-        return self._blocks.get_or_compute((level, bi, bj), compute)
+            return self.renderer.block_image(level, bi, bj, self.captured_focus(plane), self.noise, plane,
+                                             self.jpeg_quality is not None)
+        return self._blocks.get_or_compute((level, bi, bj, plane), compute)
 
     def _read(self, level, lx, ly, w, h, plane):
         out = np.empty((h, w, 3), np.uint8)
@@ -123,7 +123,7 @@ class PhantomSlide(Slide):
                 y0, x0 = bi * BLOCK, bj * BLOCK
                 ys, ye = max(ly, y0), min(ly + h, y0 + BLOCK)
                 xs, xe = max(lx, x0), min(lx + w, x0 + BLOCK)
-                img = self.captured_block(level, bi, bj)[plane]
+                img = self.captured_block(level, bi, bj, plane)
                 out[ys - ly:ye - ly, xs - lx:xe - lx] = img[ys - y0:ye - y0, xs - x0:xe - x0]
         return out
 
@@ -135,6 +135,11 @@ class PhantomSlide(Slide):
     def best_focus_map(self, level: int, x: int, y: int, w: int, h: int) -> np.ndarray:
         """z*(x, y) (µm, float32 (h, w)): the depth where each pixel's content is sharpest."""
         return self.renderer.best_focus_map(level, x, y, w, h)
+
+    def best_focus_of_region(self, level: int, x: int, y: int, w: int, h: int) -> float:
+        """z* (µm) of a whole region (a patch's label, thesis Eq. 3.9): the focal plane at which
+        the region's noise-free image is sharpest (energy of Laplacian over the region)."""
+        return self.renderer.best_focus_of_region(level, x, y, w, h)
 
     def all_in_focus(self, level: int, x: int, y: int, w: int, h: int, noise: bool = False) -> np.ndarray:
         return self.renderer.all_in_focus(level, x, y, w, h, noise=noise)

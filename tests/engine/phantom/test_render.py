@@ -3,7 +3,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from scipy.ndimage import laplace, uniform_filter
+from scipy.ndimage import gaussian_filter, laplace, uniform_filter
 
 from engine.phantom import PhantomRenderer, TissueParams, TissueVolume
 from engine.phantom.render import BLOCK
@@ -100,30 +100,80 @@ def _local_laplacian_energy(img, size=64):
     return uniform_filter(laplace(g) ** 2, size)[size // 2::size, size // 2::size]
 
 
+def _gaussian_laplacian_energy(img, sigma_px, points):
+    """Laplacian energy of the luma in a Gaussian window of σ = ``sigma_px`` at ``points``."""
+    g = img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return gaussian_filter(laplace(g) ** 2, sigma_px, truncate=3.0)[points]
+
+
+def _at(curves, zs, zq):
+    """Each curve (axis 0 over the focal planes ``zs``) linearly interpolated at its own zq."""
+    flat = curves.reshape(len(zs), -1)
+    return np.array([np.interp(q, zs, flat[:, i]) for i, q in enumerate(np.ravel(zq))]).reshape(np.shape(zq))
+
+
+SWEEP_UM = np.round(np.arange(-4.0, 4.01, 0.25), 2)
+
+
+@pytest.fixture(scope="module")
+def focus_stacks(slide):
+    """256² regions of the tissue blocks rendered at 0.25 µm steps: this test's own focus sweep."""
+    out = {}
+    for block in TISSUE_BLOCKS:
+        x, y = _origin(block, offset=128)
+        out[block] = (x, y, [slide.truth(0, x, y, 256, 256, float(z)) for z in SWEEP_UM])
+    return out
+
+
 @pytest.mark.parametrize("block", TISSUE_BLOCKS)
-def test_the_image_is_sharpest_at_the_best_focus_depth(slide, block):
-    x, y = _origin(block, offset=128)
-    zstar = slide.best_focus_map(0, x, y, 256, 256)
-    zs = np.round(np.arange(-3.0, 3.01, 0.5), 2)
-    energy = np.stack([_local_laplacian_energy(slide.truth(0, x, y, 256, 256, float(z))) for z in zs])
-    zstar_sub = zstar.reshape(4, 64, 4, 64).mean(axis=(1, 3))
-    sharpest = zs[np.argmax(energy, axis=0)]
+def test_each_region_is_sharpest_at_its_best_focus_depth(slide, focus_stacks, block):
+    # Regions of 64 px (16 µm): their image's Laplacian energy, measured here on the rendered
+    # truth, peaks at the region's z* (a patch label).
+    x, y, stack = focus_stacks[block]
+    energy = np.stack([_local_laplacian_energy(img) for img in stack])           # (Z, 4, 4)
+    zreg = np.array([[slide.best_focus_of_region(0, x + 64 * j, y + 64 * i, 64, 64) for j in range(4)]
+                     for i in range(4)])
     rich = energy.max(axis=0) > 0.2 * energy.max()
-    assert rich.sum() >= 4
-    err = np.abs(sharpest - zstar_sub)[rich]
-    assert np.median(err) <= 0.5
-    assert err.max() <= 1.25
-    # And at z* the sharpness is close to the best the stack offers.
-    aif = slide.all_in_focus(0, x, y, 256, 256)
-    assert _local_laplacian_energy(aif)[rich].mean() >= 0.8 * energy.max(axis=0)[rich].mean()
-
-
-def test_defocus_blurs(slide):
-    x, y = _origin(TISSUE_BLOCKS[0], offset=128)
-    zc = float(np.median(slide.best_focus_map(0, x, y, 256, 256)))
-    sharp = _local_laplacian_energy(slide.truth(0, x, y, 256, 256, zc)).mean()
+    assert rich.sum() >= 8
+    sharpest = SWEEP_UM[np.argmax(energy, axis=0)]
+    assert np.median(np.abs(sharpest - zreg)[rich]) <= 0.2
+    # A region holding two layers of nearly equal detail may peak at either: everywhere the
+    # image at z* is as sharp as the sharpest plane of the sweep.
+    best = energy.max(axis=0)[rich]
+    assert (_at(energy, SWEEP_UM, zreg)[rich] >= 0.9 * best).all()
+    # Defocus blurs: 3 µm away from z* (three depths of field) the detail is mostly gone.
     for dz in (-3.0, 3.0):
-        assert _local_laplacian_energy(slide.truth(0, x, y, 256, 256, zc + dz)).mean() < 0.5 * sharp
+        assert np.median(_at(energy, SWEEP_UM, np.clip(zreg + dz, -4, 4))[rich] / best) < 0.4
+
+
+@pytest.mark.parametrize("block", TISSUE_BLOCKS)
+def test_each_pixel_is_sharpest_at_its_best_focus_depth(slide, focus_stacks, block):
+    # The per-pixel map at its stated scale: Laplacian energy in a Gaussian window of σ = 4 µm
+    # (16 px) around each of 64 points peaks at z* of that point.
+    x, y, stack = focus_stacks[block]
+    zstar = slide.best_focus_map(0, x, y, 256, 256)
+    pts = (slice(48, 208, 20), slice(48, 208, 20))
+    energy = np.stack([_gaussian_laplacian_energy(img, 16, pts) for img in stack])  # (Z, 8, 8)
+    rich = energy.max(axis=0) > 0.05 * energy.max()
+    assert rich.sum() >= 32
+    sharpest = SWEEP_UM[np.argmax(energy, axis=0)]
+    assert np.median(np.abs(sharpest - zstar[pts])[rich]) <= 0.2
+    assert (_at(energy, SWEEP_UM, zstar[pts])[rich] >= 0.85 * energy.max(axis=0)[rich]).all()
+
+
+@pytest.mark.parametrize("block", TISSUE_BLOCKS)
+def test_the_all_in_focus_truth_is_as_sharp_as_the_sharpest_plane(slide, focus_stacks, block):
+    x, y, stack = focus_stacks[block]
+    energy = np.stack([_local_laplacian_energy(img, 32) for img in stack])     # (Z, 8, 8)
+    rich = energy.max(axis=0) > 0.2 * energy.max()
+    aif = _local_laplacian_energy(slide.all_in_focus(0, x, y, 256, 256), 32)
+    ratio = aif[rich] / energy.max(axis=0)[rich]
+    # One depth per pixel cannot be sharp for two layers at once, so single windows may lose
+    # some detail to another layer; on average the all-in-focus image is as sharp as any plane.
+    assert ratio.mean() >= 0.9 and ratio.min() >= 0.6
+    # ... and sharper overall than the best single plane (the section is not flat).
+    single = max(float((e[rich] / energy.max(axis=0)[rich]).mean()) for e in energy)
+    assert ratio.mean() > single
 
 
 def test_coarse_level_matches_the_downsampled_fine_level_in_colour(slide):
