@@ -17,7 +17,16 @@ attention by max / mean over depth (the ablation of Table 5.8).
 
 ``RefocusDecoder``: three decoders, coarse to fine. Each pools its scale of the field, joins it
 with the upsampled output of the previous one, and applies SFT blocks conditioned on the
-target focus map; a 2× pixel shuffle returns to the input's px.
+target focus map. The finest one also sees the *base* image — the linear blend of the two
+input planes around the target (``baselines.linear_weights``) — and the signed distance (µm)
+from the target to the nearest input plane. Its head returns, through a 2× pixel shuffle, per
+full-resolution pixel a colour residual r and two detail gains a, b::
+
+    out = base + a · (base − G₁ ⊛ base) + b · (G₃ ⊛ base − base) + r
+
+(G_σ Gaussians of σ = 1 and 3 px): a > 0 sharpens fine detail, b > 0 blurs, so refocusing
+towards or away from the tissue starts from the right operator. The head starts at zero, so
+an untrained decoder returns the linear baseline.
 """
 from __future__ import annotations
 
@@ -25,6 +34,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .baselines import blend, gaussian_blur, linear_weights
 from .layers import DEPTH_FEATURES, SFT, OffsetEncoding, SFTResBlock, depth_features
 from .radiance import Radiance
 
@@ -51,7 +61,7 @@ class FSCAPool(nn.Module):
         """Softmax weights (B, D, h, w) over depth; keys (B, D, d_k, h, w) of unit norm."""
         q = self.query(depth_features(rel_target_um, -1)).permute(0, 3, 1, 2)      # (B, d_k, h, w)
         q = q * torch.rsqrt((q * q).sum(1, keepdim=True) + 1e-8)
-        sim = torch.einsum("bkhw,bdkhw->bdhw", q, keys.float())
+        sim = (q[:, None] * keys.float()).sum(2)
         return torch.softmax(self.log_tau.exp() * sim, dim=1)
 
     def forward(self, fea: torch.Tensor, keys: torch.Tensor, rel_target_um: torch.Tensor) -> torch.Tensor:
@@ -62,7 +72,7 @@ class FSCAPool(nn.Module):
             pooled = fea.mean(1)
         else:
             a = self.attention(keys, rel_target_um)
-            pooled = torch.einsum("bdhw,bdchw->bchw", a, fea.float())
+            pooled = (a[:, :, None] * fea.float()).sum(1)
         return self.value(pooled)
 
 
@@ -80,11 +90,15 @@ class _Stage(nn.Module):
             self.conv = nn.Conv2d(channels, channels, 3, padding=1)
         self.up = nn.ConvTranspose2d(channels, out, 2, stride=2) if out else None
 
-    def forward(self, fea, keys, rel_target, incoming):
+    def forward(self, fea, keys, rel_target, incoming, extra=None, extra_cond=None):
         x = self.pool(fea, keys, rel_target)
         if incoming is not None:
             x = self.join(torch.cat([x, incoming], 1))
+        if extra is not None:
+            x = x + extra
         c = self.cond(rel_target)
+        if extra_cond is not None:
+            c = c + extra_cond
         for blk in self.blocks:
             x = blk(x, c)
         if not self.blocks:
@@ -100,10 +114,20 @@ class RefocusDecoder(nn.Module):
         self.s3 = _Stage(c3, 0, c2, pool, key_dim, blocks=1)
         self.s2 = _Stage(c2, c2, c1, pool, key_dim, blocks=1)
         self.s1 = _Stage(c1, c1, None, pool, key_dim, blocks=0)
-        self.head = nn.Conv2d(c1, 12, 3, padding=1)
+        self.base_in = nn.Conv2d(12, c1, 1)
+        self.gap_cond = OffsetEncoding(_COND)
+        self.head = nn.Conv2d(c1, 20, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
 
     def forward(self, radiance: Radiance, target_um: torch.Tensor) -> torch.Tensor:
         """radiance of (H, W) px, target_um (B, H, W) µm -> image (B, 3, H, W) in [0, 1]."""
+        base = blend(radiance.images, linear_weights(radiance.focus_um, target_um))
+        gap = radiance.focus_um - target_um[:, None]
+        g = gap[:, 0]
+        for i in range(1, gap.shape[1]):
+            g = torch.where(gap[:, i].abs() < g.abs(), gap[:, i], g)
+        gap = g                                                         # signed, µm, to the nearest plane
         r1, r2, r3 = radiance.latents
         k1, k2, k3 = radiance.keys
         rel_t = target_um - radiance.z_um.mean(1)[:, None, None]
@@ -112,5 +136,10 @@ class RefocusDecoder(nn.Module):
         t3 = F.avg_pool2d(t2, 2)
         x = self.s3(r3.float(), k3, t3[:, 0], None)
         x = self.s2(r2.float(), k2, t2[:, 0], x)
-        x = self.s1(r1.float(), k1, t1[:, 0], x)
-        return torch.sigmoid(F.pixel_shuffle(self.head(x), 2))
+        extra = self.base_in(F.pixel_unshuffle(base * 2 - 1, 2))
+        gcond = self.gap_cond(F.avg_pool2d(gap[:, None], 2)[:, 0])
+        x = self.s1(r1.float(), k1, t1[:, 0], x, extra, gcond)
+        y = F.pixel_shuffle(self.head(x), 2)
+        r, a, b = y[:, :3], y[:, 3:4], y[:, 4:5]
+        out = base + a * (base - gaussian_blur(base, 1.0)) + b * (gaussian_blur(base, 3.0) - base) + r
+        return out.clamp(0, 1)

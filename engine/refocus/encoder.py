@@ -6,7 +6,9 @@ a fixed grid) and the z (µm) of the D depth bins of the field (B, D). Output: a
 with latents at 1/2, 1/4 and 1/8 of the input px, and the FSCA keys of each scale.
 
 1. Per-image encoder (shared weights): 2×2 space-to-depth, conv, SFT on the plane's focus
-   map (relative to the bins' centre), conv, intra-image windowed self-attention.
+   map (relative to the bins' centre), conv (plus, when ``image_attention``, intra-image
+   windowed self-attention at 1/2 px; off by default for a 2-core CPU: the intra-image
+   attention then runs at 1/8 px only).
 2. Inter-image attention across the stack (``StackToDepth``): for every depth bin d and pixel
    p the N images are weighted by softmax_i(a_i(p) − ((f_i(p) − z_d)/s)²), a_i a content
    logit of image i and s a learned depth scale; the weighted features are joined with the
@@ -35,13 +37,13 @@ _COND = 16
 class ImageEncoder(nn.Module):
     """One image + its focus-offset map (µm) -> (C1, H/2, W/2) features."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, attention: bool = False):
         super().__init__()
         self.stem = nn.Conv2d(12, channels, 3, padding=1)
         self.cond = OffsetEncoding(_COND)
         self.sft = SFT(channels, _COND)
         self.conv = nn.Conv2d(channels, channels, 3, padding=1)
-        self.attn = WindowAttention(channels, window=8, heads=2)
+        self.attn = WindowAttention(channels, window=8, heads=2) if attention else nn.Identity()
 
     def forward(self, img: torch.Tensor, offset_um: torch.Tensor) -> torch.Tensor:
         x = self.stem(F.pixel_unshuffle(img * 2 - 1, 2))
@@ -66,7 +68,7 @@ class StackToDepth(nn.Module):
         content = self.logit(feats.reshape(b * n, c, h, w)).view(b, 1, n, h, w)
         off = focus_um[:, None] - z_um[:, :, None, None, None]              # (B, D, N, h, w)
         wts = torch.softmax(content - (off / self.log_scale.exp()) ** 2, dim=2)
-        pooled = torch.einsum("bdnhw,bnchw->bdchw", wts, feats)
+        pooled = (wts[:, :, :, None] * feats[:, None]).sum(2)
         code = (wts[:, :, :, None] * depth_features(off, 3)).sum(2)         # (B, D, F, h, w)
         x = torch.cat([pooled, code], 2).reshape(b * d, c + DEPTH_FEATURES, h, w)
         return self.join(x).view(b, d, c, h, w)
@@ -118,10 +120,11 @@ def _per_slice(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 class RadianceEncoder(nn.Module):
-    def __init__(self, channels: tuple[int, int, int] = (12, 24, 48), key_dim: int = DEPTH_FEATURES):
+    def __init__(self, channels: tuple[int, int, int] = (12, 24, 48), key_dim: int = DEPTH_FEATURES,
+                 image_attention: bool = False):
         super().__init__()
         c1, c2, c3 = channels
-        self.image = ImageEncoder(c1)
+        self.image = ImageEncoder(c1, image_attention)
         self.lift = StackToDepth(c1)
         self.stage1 = nn.ModuleList([Separable3DBlock(c1), Separable3DBlock(c1)])
         self.down2 = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
@@ -158,4 +161,4 @@ class RadianceEncoder(nn.Module):
             x = blk(x)
         lat = (r1, r2, x)
         keys = tuple(head(f, rel_z) for head, f in zip(self.keys, lat))
-        return Radiance(lat, keys, z_um, (H, W))
+        return Radiance(lat, keys, z_um, (H, W), stack, focus_um)

@@ -27,14 +27,14 @@ MAX_PLANES = 16
 
 
 class RefocusNet(nn.Module):
-    def __init__(self, depth: int = 8, channels: tuple[int, int, int] = (12, 24, 48),
-                 bin_step_um: float = 0.75, pool: str = "fsca"):
+    def __init__(self, depth: int = 8, channels: tuple[int, int, int] = (12, 16, 32),
+                 bin_step_um: float = 0.75, pool: str = "fsca", image_attention: bool = False):
         super().__init__()
         if pool not in POOL_MODES:
             raise ValueError(f"pool must be one of {POOL_MODES}, got {pool!r}")
         self.config = {"depth": int(depth), "channels": [int(c) for c in channels],
-                       "bin_step_um": float(bin_step_um), "pool": pool}
-        self.encoder = RadianceEncoder(tuple(channels))
+                       "bin_step_um": float(bin_step_um), "pool": pool, "image_attention": bool(image_attention)}
+        self.encoder = RadianceEncoder(tuple(channels), image_attention=image_attention)
         self.decoder = RefocusDecoder(tuple(channels), pool)
 
     # ------------------------------------------------------------------ geometry
@@ -54,8 +54,8 @@ class RefocusNet(nn.Module):
         b, n, _, h, w = stack.shape
         if not 1 <= n <= MAX_PLANES:
             raise ValueError(f"the model takes 1..{MAX_PLANES} planes, got {n}")
-        focus = focus_maps.float()
-        if focus.ndim == 2:
+        focus = torch.as_tensor(focus_maps).float()
+        if focus.ndim == 2 and focus.shape == (b, n):
             focus = focus[:, :, None, None].expand(b, n, h, w)
         if focus.shape != (b, n, h, w):
             raise ValueError(f"focus maps must be (B, N) or (B, N, H, W) = {(b, n, h, w)}, got {tuple(focus.shape)}")
@@ -66,7 +66,7 @@ class RefocusNet(nn.Module):
             x = F.pad(x.reshape(b * n, 3, h, w), (0, pw, 0, ph), mode="replicate").view(b, n, 3, h + ph, w + pw)
             f = F.pad(f, (0, pw, 0, ph), mode="replicate")
         rad = self.encoder(x, f, z)
-        return Radiance(rad.latents, rad.keys, rad.z_um, (h, w))
+        return Radiance(rad.latents, rad.keys, rad.z_um, (h, w), rad.images, rad.focus_um)
 
     def decode(self, radiance: Radiance, target_map) -> torch.Tensor:
         """Refocused (B, 3, H, W) in [0, 1]; target_map: float µm, (B,) or (B, H, W) µm."""

@@ -6,7 +6,9 @@ at three scales s = 1, 2, 3 (1/2, 1/4 and 1/8 of the input's px); each is a tens
 (B, D, C_s, H_s, W_s): D depth bins × channels × rows × columns. ``z_um`` (B, D) gives the
 focus (µm, same frame as the input planes' z) that each depth bin stands for. ``keys`` holds,
 per scale, the unit-norm FSCA keys K_d (B, D, d_k, H_s, W_s) of Eq. 5.5: they depend on the
-field only, so they are computed once with it instead of on every refocus.
+field only, so they are computed once with it instead of on every refocus. ``images`` (B, N, 3,
+H, W) and ``focus_um`` (B, N, H, W) keep the input planes (in [0, 1], any float dtype) and
+where each was focused (µm): the decoder refines the blend of the planes nearest the target.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ class Radiance:
     keys: tuple[torch.Tensor, ...]      # 3 × (B, D, d_k, H_s, W_s), unit norm along d_k
     z_um: torch.Tensor                  # (B, D) µm per depth bin
     size: tuple[int, int]               # (H, W) px of the encoded images
+    images: torch.Tensor                # (B, N, 3, Hp, Wp) input planes in [0, 1], padded to ×8
+    focus_um: torch.Tensor              # (B, N, Hp, Wp) µm, where each plane is in focus
 
     def __post_init__(self):
         if len(self.latents) != 3 or len(self.keys) != 3:
@@ -31,6 +35,10 @@ class Radiance:
         for lat in (*self.latents, *self.keys):
             if lat.ndim != 5 or lat.shape[0] != b or lat.shape[1] != d:
                 raise ValueError(f"latent of shape {tuple(lat.shape)} does not match z_um {(b, d)}")
+        if self.images.ndim != 5 or self.images.shape[0] != b or self.focus_um.shape != (
+                self.images.shape[:2] + self.images.shape[3:]):
+            raise ValueError(f"images {tuple(self.images.shape)} and focus maps {tuple(self.focus_um.shape)} "
+                             "do not match")
 
     @property
     def depth(self) -> int:
@@ -42,15 +50,17 @@ class Radiance:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by latents, keys and bin z values (for cache accounting)."""
-        return sum(t.numel() * t.element_size() for t in (*self.latents, *self.keys, self.z_um))
+        """Bytes held by all tensors of the field (for cache accounting)."""
+        return sum(t.numel() * t.element_size()
+                   for t in (*self.latents, *self.keys, self.z_um, self.images, self.focus_um))
 
     def to(self, dtype: torch.dtype) -> "Radiance":
         """The same field with latents stored as ``dtype`` (e.g. float16 to halve a cache)."""
         return Radiance(tuple(t.to(dtype) for t in self.latents), tuple(t.to(dtype) for t in self.keys),
-                        self.z_um, self.size)
+                        self.z_um, self.size, self.images.to(dtype), self.focus_um)
 
     def select(self, index: int) -> "Radiance":
         """The field of one batch element (kept as a batch of one)."""
         sl = slice(index, index + 1)
-        return Radiance(tuple(t[sl] for t in self.latents), tuple(t[sl] for t in self.keys), self.z_um[sl], self.size)
+        return Radiance(tuple(t[sl] for t in self.latents), tuple(t[sl] for t in self.keys), self.z_um[sl],
+                        self.size, self.images[sl], self.focus_um[sl])

@@ -1,0 +1,165 @@
+"""`finefocus refocus ...`: train, evaluate and apply the virtual refocusing model.
+
+    finefocus refocus data [--slides K] [--checkpoints DIR]
+    finefocus refocus train --out PATH [--resume] [--stacks SLIDE ...] [--steps N] [--checkpoints DIR]
+    finefocus refocus eval --seed S [--stacks N] [--fs 1 2 3 5] [--weights PATH] [--ablation NAME=PATH ...] --json
+    finefocus refocus apply SLIDE --region X,Y,W,H --z UM --out FILE.png [--planes I ...] [--weights PATH]
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import EXIT_USER_ERROR, UserError
+
+__all__ = ["register"]
+
+
+def register(sub) -> None:
+    p = sub.add_parser("refocus", help="virtual refocusing: train, evaluate, apply")
+    psub = p.add_subparsers(dest="refocus_command", metavar="ACTION")
+    p.set_defaults(handler=lambda args: (p.print_help(), EXIT_USER_ERROR)[1])
+
+    d = psub.add_parser("data", help="render the phantom training crops into the cache")
+    d.add_argument("--slides", type=int, default=12, help="number of training slides (default 12)")
+    d.add_argument("--checkpoints", type=Path, default=Path("checkpoints/refocus"))
+    d.set_defaults(handler=_data)
+
+    t = psub.add_parser("train", help="train on phantom focal stacks (resumable)")
+    t.add_argument("--out", type=Path, required=True, help="weights file written with the best model")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from the last checkpoint (or the shipped weights when there is none)")
+    t.add_argument("--stacks", nargs="+", default=[], metavar="SLIDE",
+                   help="multi-plane slides of your own to fine-tune on (held-out planes as targets)")
+    t.add_argument("--steps", type=int, default=6000, help="total optimiser steps (default 6000)")
+    t.add_argument("--batch", type=int, default=4)
+    t.add_argument("--crop", type=int, default=96, help="training crop side in px, a multiple of 8 (default 96)")
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--pool", choices=("fsca", "max", "mean"), default="fsca", help="depth pooling (ablation)")
+    t.add_argument("--no-consistency", action="store_true", help="drop the 3-D consistency loss (ablation)")
+    t.add_argument("--slides", type=int, default=2, help="phantom slides to render first if the cache is empty")
+    t.add_argument("--val-every", type=int, default=200)
+    t.add_argument("--checkpoints", type=Path, default=Path("checkpoints/refocus"))
+    t.add_argument("--threads", type=int, default=1)
+    t.set_defaults(handler=_train)
+
+    e = psub.add_parser("eval", help="evaluate on phantom stacks of one seed against the ground truth")
+    e.add_argument("--seed", type=int, required=True, help="phantom seed (evaluation seeds are < 1 000 000)")
+    e.add_argument("--stacks", type=int, default=4, help="number of tissue regions (default 4)")
+    e.add_argument("--fs", type=int, nargs="+", default=[1, 2, 3, 5], help="input plane counts")
+    e.add_argument("--size", type=int, default=256, help="region side in px (default 256)")
+    e.add_argument("--weights", type=Path, default=None, help="refocus weights (default: the shipped ones)")
+    e.add_argument("--ablation", nargs="*", default=[], metavar="NAME=PATH",
+                   help="extra trained models reported as methods NAME")
+    e.add_argument("--json", action="store_true", help="print the rows as JSON")
+    e.set_defaults(handler=_eval)
+
+    a = psub.add_parser("apply", help="refocus a region of a slide to a focus and write a PNG")
+    a.add_argument("slide", help="slide path or phantom spec")
+    a.add_argument("--region", required=True, help="X,Y,W,H in level-0 px")
+    a.add_argument("--z", type=float, required=True, help="target focus in µm (the slide's plane frame)")
+    a.add_argument("--planes", type=int, nargs="+", default=None, help="input plane indices (default all, ≤ 16)")
+    a.add_argument("--weights", type=Path, default=None)
+    a.add_argument("--out", type=Path, required=True)
+    a.set_defaults(handler=_apply)
+
+
+def _weights(path: Path | None):
+    from ..refocus.weights import load_model, shipped_weights
+
+    path = path or shipped_weights()
+    if path is None:
+        raise UserError("refocus: no weights given and none shipped in resources/weights/refocus.pt")
+    if not Path(path).exists():
+        raise UserError(f"{path}: no such weights file")
+    try:
+        return load_model(path)[0]
+    except Exception as exc:  # any unreadable or foreign file
+        raise UserError(f"{path}: not refocus weights ({str(exc).splitlines()[0]})") from exc
+
+
+def _data(args) -> int:
+    from ..refocus.dataset import build_cache
+    from ..refocus.train import TRAIN_SEED0, VAL_SEED
+
+    if args.slides < 1:
+        raise UserError("refocus data: --slides must be >= 1")
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    build_cache(args.checkpoints / "val", [VAL_SEED], crops_per_slide=8, log=log)
+    build_cache(args.checkpoints / "data", range(TRAIN_SEED0, TRAIN_SEED0 + args.slides), log=log)
+    return 0
+
+
+def _train(args) -> int:
+    from ..refocus.train import TrainConfig, train
+    from ..slides.open import open_slide
+
+    if args.steps < 1 or args.batch < 1 or not args.lr > 0:
+        raise UserError("refocus train: --steps, --batch and --lr must be positive")
+    if args.crop < 16 or args.crop % 8 or args.crop > 256:
+        raise UserError(f"refocus train: --crop must be a multiple of 8 in 16..256, got {args.crop}")
+    stacks = []
+    for s in args.stacks:
+        slide = open_slide(s)
+        if len(slide.planes_um) < 2:
+            raise UserError(f"{s}: has {len(slide.planes_um)} focal plane; fine-tuning needs at least 2")
+        stacks.append(slide)
+    cfg = TrainConfig(out=args.out, checkpoints=args.checkpoints, slides=args.slides, steps=args.steps,
+                      batch=args.batch, crop=args.crop, lr=args.lr, pool=args.pool, resume=args.resume, stacks=stacks,
+                      w_consistency=0.0 if args.no_consistency else TrainConfig.w_consistency,
+                      val_every=args.val_every, threads=args.threads)
+    result = train(cfg, log=lambda m: print(m, flush=True))
+    print(json.dumps({"step": result["step"], "best_val_ssim": result["best_val_ssim"], "out": str(args.out)}))
+    return 0
+
+
+def _eval(args) -> int:
+    from ..refocus.evaluate import evaluate, summarise
+
+    if args.seed >= 1_000_000:
+        raise UserError(f"refocus eval: seed {args.seed} is a training seed (>= 1000000)")
+    if args.stacks < 1 or any(n < 1 or n > 16 for n in args.fs) or args.size < 64:
+        raise UserError("refocus eval: --stacks >= 1, --fs in 1..16 and --size >= 64")
+    models = {"finefocus": _weights(args.weights)}
+    for item in args.ablation:
+        if "=" not in item:
+            raise UserError(f"refocus eval: --ablation expects NAME=PATH, got {item!r}")
+        name, path = item.split("=", 1)
+        models[name] = _weights(Path(path))
+    rows = evaluate(args.seed, models, fs=args.fs, stacks=args.stacks, size=args.size)
+    if args.json:
+        print(json.dumps({"seed": args.seed, "stacks": args.stacks, "size": args.size, "rows": rows}))
+    else:
+        for r in summarise(rows):
+            print(f"FS={r['fs']:<2} {r['target']:<13} {r['method']:<12} SSIM {r['ssim']:.4f}  "
+                  f"MS-SSIM {r['ms_ssim']:.4f}  PSNR {r['psnr']:.2f}")
+    return 0
+
+
+def _apply(args) -> int:
+    import torch
+    from PIL import Image
+
+    from ..slides.open import open_slide
+
+    model = _weights(args.weights)
+    slide = open_slide(args.slide)
+    try:
+        x, y, w, h = (int(v) for v in args.region.split(","))
+    except ValueError as exc:
+        raise UserError(f"refocus apply: --region must be X,Y,W,H, got {args.region!r}") from exc
+    if w < 8 or h < 8:
+        raise UserError("refocus apply: the region must be at least 8x8 px")
+    idx = args.planes if args.planes is not None else list(range(min(16, len(slide.planes_um))))
+    if any(not 0 <= i < len(slide.planes_um) for i in idx) or not 1 <= len(idx) <= 16:
+        raise UserError(f"{args.slide}: plane indices must be in 0..{len(slide.planes_um) - 1} (1 to 16 of them)")
+    planes = np.stack([slide.read_region(0, x, y, w, h, i) for i in idx])
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    out = model.refocus_arrays(planes, [slide.planes_um[i] for i in idx], float(args.z))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(out).save(args.out)
+    print(json.dumps({"out": str(args.out), "planes_um": [slide.planes_um[i] for i in idx], "z_um": args.z}))
+    return 0

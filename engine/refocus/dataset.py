@@ -1,0 +1,278 @@
+"""Phantom focal stacks for training and evaluating the refocus model.
+
+A *crop* is one square region (``CROP`` px, level 0, 0.25 µm/px) of a phantom slide rendered
+noise-free at every focus of ``Z_GRID_UM`` (−3 … +3 µm every 0.25 µm, absolute z of the
+slide, no scanner error), with its best-focus map z* (µm) and its all-in-focus truth. Crops
+are taken where there is tissue (found on a coarse level). ``build_cache`` writes them as
+``.npz`` files (one per slide) so that training never renders; ``FocalStackSampler`` draws
+training examples from them:
+
+* input planes: 1–5 planes of the grid at a random spacing (0.25–1.5 µm) and position, with
+  Poisson–Gaussian sensor noise added the way ``phantom.sensor.SensorModel`` does;
+* the focus maps of the inputs: their nominal z (µm), optionally with a small smooth error;
+* a target: a uniform z on a plane, between planes or up to 1.5 µm beyond them, a smooth random
+  per-pixel map, or the best-focus map z* (all-in-focus). Per-pixel targets are rendered by
+  interpolating the truth linearly between the two grid planes around each pixel's z (0.25 µm
+  apart, well inside the ~1 µm depth of field).
+
+Slides vary by seed, stain (H&E / IHC) and section thickness (3–6 µm).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..phantom.slide import PhantomSlide
+from ..phantom.tissue_params import TissueParams
+
+__all__ = ["Z_GRID_UM", "CROP", "SLIDE_SIZE", "training_slide", "tissue_positions", "render_crop",
+           "build_cache", "load_cache", "FocalStackSampler", "add_sensor_noise", "smooth_map",
+           "interpolate_truth", "slide_stack_crops", "PlaneHoldoutSampler"]
+
+Z_GRID_UM = np.round(np.arange(-3.0, 3.0 + 1e-6, 0.25), 4)
+CROP = 256
+SLIDE_SIZE = (16384, 12288)
+_THUMB_LEVEL = 5
+_FULL_WELL_E = 12000.0
+_READ_NOISE_DN = 0.9
+
+
+def training_slide(seed: int, planes: int = 1, spacing_um: float = 1.0, noise: bool = False) -> PhantomSlide:
+    """The phantom slide of ``seed`` with its stain and thickness drawn from the seed."""
+    rng = np.random.default_rng([seed, 77])
+    stain = "ihc" if rng.random() < 0.3 else "he"
+    params = dataclasses.replace(TissueParams(), thickness_um=float(rng.uniform(3.0, 6.0)))
+    return PhantomSlide(seed=seed, size=SLIDE_SIZE, planes=planes, spacing_um=spacing_um, stain=stain,
+                        scanner_error=False, noise=noise, params=params)
+
+
+def tissue_positions(slide: PhantomSlide, count: int, rng: np.random.Generator, size: int = CROP) -> list[tuple[int, int]]:
+    """Up to ``count`` top-left corners (level-0 px) of ``size``² regions fully on tissue."""
+    W, H = slide.dimensions
+    ds = 2 ** _THUMB_LEVEL
+    thumb = slide.truth(_THUMB_LEVEL, 0, 0, W // ds, H // ds, 0.0).astype(np.float32).mean(2)
+    k = max(1, size // ds)
+    tissue = thumb < 225.0
+    rows, cols = tissue.shape[0] // k, tissue.shape[1] // k
+    frac = tissue[:rows * k, :cols * k].reshape(rows, k, cols, k).mean((1, 3))
+    cand = np.argwhere(frac > 0.9)
+    rng.shuffle(cand)
+    return [(int(c) * k * ds, int(r) * k * ds) for r, c in cand[:count]]
+
+
+def render_crop(slide: PhantomSlide, x: int, y: int, size: int = CROP, z_grid=Z_GRID_UM) -> dict:
+    """Noise-free truth of a region at every z of the grid, its z* map and all-in-focus image."""
+    grid = np.stack([slide.truth(0, x, y, size, size, float(z)) for z in z_grid])
+    return {"grid": grid, "z": np.asarray(z_grid, np.float32),
+            "zstar": slide.best_focus_map(0, x, y, size, size).astype(np.float32),
+            "aif": slide.all_in_focus(0, x, y, size, size)}
+
+
+def build_cache(out_dir: Path, seeds, crops_per_slide: int = 16, log=print) -> list[Path]:
+    """Render ``crops_per_slide`` tissue crops of each training slide into ``out_dir/<seed>.npz``
+    (skipping slides already there)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for seed in seeds:
+        path = out_dir / f"{seed}.npz"
+        if not path.exists():
+            slide = training_slide(seed)
+            pos = tissue_positions(slide, crops_per_slide, np.random.default_rng([seed, 5]))
+            crops = [render_crop(slide, x, y) for x, y in pos]
+            if crops:
+                tmp = path.with_suffix(".tmp.npz")
+                np.savez(tmp, **{k: np.stack([c[k] for c in crops]) for k in ("grid", "zstar", "aif")},
+                         z=crops[0]["z"])
+                tmp.rename(path)
+                log(f"cached {len(crops)} crops of slide {seed} ({slide.stain}) -> {path}")
+        if path.exists():
+            paths.append(path)
+    return paths
+
+
+def load_cache(paths) -> dict:
+    """Concatenate cached crops: grid (K, Z, H, W, 3) uint8, z (Z,), zstar (K, H, W), aif (K, H, W, 3)."""
+    parts = [np.load(p) for p in paths]
+    if not parts:
+        raise FileNotFoundError("no cached phantom crops")
+    return {"grid": np.concatenate([p["grid"] for p in parts]), "z": parts[0]["z"],
+            "zstar": np.concatenate([p["zstar"] for p in parts]),
+            "aif": np.concatenate([p["aif"] for p in parts])}
+
+
+# ---------------------------------------------------------------------- sampling helpers
+def add_sensor_noise(img: torch.Tensor, gen: torch.Generator | None = None, scale: float = 1.0) -> torch.Tensor:
+    """Poisson–Gaussian noise on intensities in [0, 1] (12 000 e⁻ full well, 0.9 grey-level read
+    noise, ×``scale``), quantised to 8 bits, as the phantom's sensor."""
+    dn = img * 255.0
+    sigma = torch.sqrt(dn.clamp_min(0) * (255.0 / _FULL_WELL_E) + _READ_NOISE_DN ** 2) * scale
+    noise = torch.randn(img.shape, generator=gen) * sigma
+    return torch.clamp(torch.floor(dn + noise + 0.5), 0, 255) / 255.0
+
+
+def smooth_map(h: int, w: int, rng: np.random.Generator, lo: float, hi: float) -> np.ndarray:
+    """A smooth random focus map (µm, float32 (h, w)) spanning about [lo, hi]."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    f = np.zeros((h, w), np.float32)
+    for _ in range(3):
+        kx, ky = rng.uniform(-1.5, 1.5, 2) * 2 * np.pi / max(h, w)
+        f += np.cos(kx * xx + ky * yy + rng.uniform(0, 2 * np.pi)).astype(np.float32)
+    f -= f.min()
+    f /= max(float(f.max()), 1e-6)
+    return (lo + (hi - lo) * f).astype(np.float32)
+
+
+def interpolate_truth(grid: np.ndarray, z_grid: np.ndarray, focus: np.ndarray) -> np.ndarray:
+    """The truth at a per-pixel focus (µm, (h, w)) from a grid (Z, h, w, 3): linear between the two
+    grid planes around each pixel (clamped to the grid). Float32 in grey levels."""
+    z = np.asarray(z_grid, np.float64)
+    t = np.clip((focus - z[0]) / (z[1] - z[0]), 0, len(z) - 1 - 1e-6)
+    k = np.floor(t).astype(np.int64)
+    fr = (t - k).astype(np.float32)[..., None]
+    ii, jj = np.indices(focus.shape)
+    a = grid[k, ii, jj].astype(np.float32)
+    b = grid[np.minimum(k + 1, len(z) - 1), ii, jj].astype(np.float32)
+    return a * (1 - fr) + b * fr
+
+
+class FocalStackSampler:
+    """Random training examples from cached crops (see the module docstring)."""
+
+    SPACINGS_UM = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
+    TARGET_KINDS = ("on-plane", "between", "beyond", "map", "all-in-focus")
+    TARGET_PROBS = (0.2, 0.25, 0.2, 0.2, 0.15)
+
+    def __init__(self, cache: dict, crop: int = 128, max_planes: int = 5, seed: int = 0):
+        self.grid = cache["grid"]
+        self.z = np.asarray(cache["z"], np.float64)
+        self.zstar = cache["zstar"]
+        self.aif = cache["aif"]
+        self.crop = int(crop)
+        self.max_planes = int(max_planes)
+        self.rng = np.random.default_rng(seed)
+        self.gen = torch.Generator().manual_seed(int(seed))
+
+    def _planes(self, n: int) -> np.ndarray:
+        rng, z = self.rng, self.z
+        step = z[1] - z[0]
+        for _ in range(100):
+            sp = rng.choice(self.SPACINGS_UM)
+            k = int(round(sp / step))
+            span = (n - 1) * k
+            if span < len(z):
+                start = int(rng.integers(0, len(z) - span))
+                return start + k * np.arange(n)
+        return np.arange(n)
+
+    def example(self, n: int | None = None, kind: str | None = None):
+        """One example: planes (N, 3, c, c) noisy in [0, 1], focus (N,) µm, target (c, c) µm,
+        truth (3, c, c) in [0, 1], and the kind of target."""
+        rng, c = self.rng, self.crop
+        i = int(rng.integers(0, len(self.grid)))
+        H, W = self.grid.shape[2:4]
+        y0, x0 = int(rng.integers(0, H - c + 1)), int(rng.integers(0, W - c + 1))
+        n = n or int(rng.integers(1, self.max_planes + 1))
+        idx = self._planes(n)
+        zin = self.z[idx]
+        kind = kind or rng.choice(self.TARGET_KINDS, p=self.TARGET_PROBS)
+        if kind == "between" and n == 1:
+            kind = "beyond"
+        grid = self.grid[i, :, y0:y0 + c, x0:x0 + c]
+        zlo, zhi = self.z[0], self.z[-1]
+        if kind == "on-plane":
+            t = np.full((c, c), zin[rng.integers(0, n)], np.float32)
+        elif kind == "between":
+            j = int(rng.integers(0, n - 1))
+            t = np.full((c, c), rng.uniform(zin[j], zin[j + 1]), np.float32)
+        elif kind == "beyond":
+            side = rng.choice((-1.0, 1.0))
+            edge = zin[-1] if side > 0 else zin[0]
+            t = np.full((c, c), np.clip(edge + side * rng.uniform(0.1, 1.5), zlo, zhi), np.float32)
+        elif kind == "map":
+            lo = max(zlo, zin[0] - rng.uniform(0, 1.0))
+            hi = min(zhi, zin[-1] + rng.uniform(0, 1.0))
+            t = smooth_map(c, c, rng, lo, hi)
+        else:
+            t = self.zstar[i, y0:y0 + c, x0:x0 + c].astype(np.float32)
+        if kind == "all-in-focus":
+            truth = self.aif[i, y0:y0 + c, x0:x0 + c].astype(np.float32)
+        elif kind in ("on-plane", "between", "beyond") and np.isclose(self.z, t[0, 0]).any():
+            truth = grid[int(np.argmin(np.abs(self.z - t[0, 0])))].astype(np.float32)
+        else:
+            truth = interpolate_truth(grid, self.z, t)
+        planes = torch.from_numpy(grid[idx].astype(np.float32) / 255.0).permute(0, 3, 1, 2)
+        truth = torch.from_numpy(truth / 255.0).permute(2, 0, 1)
+        t = torch.from_numpy(t)
+        # random flips / transposes (the optics are laterally isotropic)
+        if rng.random() < 0.5:
+            planes, truth, t = planes.flip(-1), truth.flip(-1), t.flip(-1)
+        if rng.random() < 0.5:
+            planes, truth, t = planes.flip(-2), truth.flip(-2), t.flip(-2)
+        if rng.random() < 0.5:
+            planes, truth, t = planes.transpose(-1, -2), truth.transpose(-1, -2), t.transpose(-1, -2)
+        planes = add_sensor_noise(planes, self.gen, scale=float(rng.uniform(0.7, 1.5)))
+        return planes.contiguous(), torch.tensor(zin, dtype=torch.float32), t.contiguous(), truth.contiguous(), kind
+
+    def batch(self, size: int, n: int | None = None):
+        """A batch with one plane count: planes (B, N, 3, c, c), focus (B, N), target (B, c, c), truth (B, 3, c, c)."""
+        n = n or int(self.rng.integers(1, self.max_planes + 1))
+        ex = [self.example(n) for _ in range(size)]
+        return (torch.stack([e[0] for e in ex]), torch.stack([e[1] for e in ex]),
+                torch.stack([e[2] for e in ex]), torch.stack([e[3] for e in ex]), [e[4] for e in ex])
+
+
+# ---------------------------------------------------------------------- the user's own stacks
+def slide_stack_crops(slide, count: int, rng: np.random.Generator, size: int = CROP) -> dict:
+    """Up to ``count`` tissue crops of every plane of a multi-plane slide (level 0):
+    grid (K, Z, size, size, 3) uint8 and z (Z,) = the slide's ``planes_um``."""
+    W, H = slide.dimensions
+    if len(slide.planes_um) < 2:
+        raise ValueError("a slide with at least 2 focal planes is needed to fine-tune refocusing")
+    if W < size or H < size:
+        raise ValueError(f"the slide is smaller than {size}x{size} px")
+    order = np.argsort(slide.planes_um)
+    crops = []
+    for _ in range(count * 20):
+        if len(crops) >= count:
+            break
+        x, y = int(rng.integers(0, W - size + 1)), int(rng.integers(0, H - size + 1))
+        ref = slide.read_region(0, x, y, size, size, int(order[len(order) // 2]))
+        g = ref.astype(np.float32).mean(2)
+        if (g < 215).mean() < 0.5:
+            continue
+        crops.append(np.stack([slide.read_region(0, x, y, size, size, int(i)) for i in order]))
+    if not crops:
+        raise ValueError("no tissue found in the slide")
+    return {"grid": np.stack(crops), "z": np.asarray(slide.planes_um, np.float32)[order]}
+
+
+class PlaneHoldoutSampler:
+    """Examples from real multi-plane crops: the target is a captured plane left out of the
+    inputs (1 … min(5, Z − 1) other planes); the truth is that captured plane."""
+
+    def __init__(self, crops: dict, crop: int = 128, max_planes: int = 5, seed: int = 0):
+        self.grid, self.z = crops["grid"], np.asarray(crops["z"], np.float32)
+        self.crop, self.max_planes = int(crop), int(max_planes)
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, size: int, n: int | None = None):
+        rng, c = self.rng, self.crop
+        Z = len(self.z)
+        n = min(n or int(rng.integers(1, self.max_planes + 1)), Z - 1)
+        out = []
+        for _ in range(size):
+            i = int(rng.integers(0, len(self.grid)))
+            H, W = self.grid.shape[2:4]
+            y0, x0 = int(rng.integers(0, H - c + 1)), int(rng.integers(0, W - c + 1))
+            t = int(rng.integers(0, Z))
+            idx = np.sort(rng.choice([k for k in range(Z) if k != t], n, replace=False))
+            g = self.grid[i, :, y0:y0 + c, x0:x0 + c].astype(np.float32) / 255.0
+            planes = torch.from_numpy(g[idx]).permute(0, 3, 1, 2)
+            truth = torch.from_numpy(g[t]).permute(2, 0, 1)
+            out.append((planes, torch.from_numpy(self.z[idx]), torch.full((c, c), float(self.z[t])), truth))
+        return (torch.stack([o[0] for o in out]), torch.stack([o[1] for o in out]),
+                torch.stack([o[2] for o in out]), torch.stack([o[3] for o in out]), ["on-plane"] * size)

@@ -1,0 +1,64 @@
+"""Training examples drawn from real phantom crops: planes, focus labels, targets and truth agree."""
+import numpy as np
+import pytest
+import torch
+
+from engine.refocus.dataset import FocalStackSampler, add_sensor_noise, interpolate_truth, load_cache, smooth_map
+
+
+@pytest.fixture(scope="module")
+def cache(refocus_checkpoints):
+    return load_cache(sorted((refocus_checkpoints / "data").glob("*.npz")))
+
+
+def test_cache_holds_a_focal_stack_with_its_truths(cache):
+    grid, z = cache["grid"], cache["z"]
+    assert grid.dtype == np.uint8 and grid.shape[1:] == (5, 64, 64, 3) and list(z) == [-1, -0.5, 0, 0.5, 1]
+    # defocus changes the image: neighbouring planes differ, and differ more further apart
+    d1 = np.abs(grid[:, 2].astype(float) - grid[:, 3]).mean()
+    d2 = np.abs(grid[:, 2].astype(float) - grid[:, 4]).mean()
+    assert 0 < d1 < d2
+    assert cache["zstar"].shape == grid.shape[:1] + grid.shape[2:4] and cache["aif"].shape == grid.shape[:1] + grid.shape[2:]
+
+
+@pytest.mark.parametrize("kind", FocalStackSampler.TARGET_KINDS)
+def test_examples_of_every_target_kind(cache, kind):
+    s = FocalStackSampler(cache, crop=32, max_planes=3, seed=4)
+    for n in (1, 2, 3):
+        planes, focus, target, truth, got = s.example(n, kind=kind)
+        assert planes.shape == (n, 3, 32, 32) and focus.shape == (n,) and target.shape == (32, 32)
+        assert truth.shape == (3, 32, 32) and 0 <= float(truth.min()) and float(truth.max()) <= 1
+        assert set(focus.tolist()) <= set(cache["z"].tolist()) and list(focus) == sorted(focus.tolist())
+        assert got == kind or (kind == "between" and n == 1 and got == "beyond")
+        if got == "on-plane":
+            assert float(target[0, 0]) in focus.tolist()
+            k = focus.tolist().index(float(target[0, 0]))
+            # the truth is the noise-free version of that input plane
+            assert (planes[k] - truth).abs().mean() < 0.02
+        if got == "between":
+            assert focus.min() <= float(target[0, 0]) <= focus.max()
+        if got in ("on-plane", "between", "beyond"):
+            assert target.eq(target[0, 0]).all()
+
+
+def test_interpolated_truth_is_exact_on_grid_and_between_neighbours(cache):
+    grid, z = cache["grid"][0], cache["z"]
+    on = interpolate_truth(grid, z, np.full((64, 64), 0.5, np.float32))
+    assert np.array_equal(on, grid[3].astype(np.float32))
+    mid = interpolate_truth(grid, z, np.full((64, 64), 0.25, np.float32))
+    assert np.allclose(mid, (grid[2].astype(np.float32) + grid[3]) / 2)
+
+
+def test_smooth_map_spans_its_range_and_is_smooth():
+    m = smooth_map(64, 64, np.random.default_rng(0), -1.0, 2.0)
+    assert abs(m.min() + 1) < 1e-5 and abs(m.max() - 2) < 1e-5
+    assert np.abs(np.diff(m, axis=1)).max() < 0.3
+
+
+def test_sensor_noise_grows_with_intensity_and_is_quantised():
+    g = torch.Generator().manual_seed(0)
+    dark = add_sensor_noise(torch.full((1, 3, 64, 64), 0.1), g)
+    bright = add_sensor_noise(torch.full((1, 3, 64, 64), 0.9), g)
+    assert dark.std() < bright.std()
+    assert torch.allclose(bright * 255, (bright * 255).round(), atol=1e-4)
+    assert abs(float(bright.mean()) - 0.9) < 0.01
