@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--z", type=float, metavar="µm", help="show the captured plane nearest this z (µm)")
     view.add_argument("--region", metavar="X,Y,W,H",
                       help="show this rectangle (level-0 px) instead of the whole slide")
+    view.add_argument("--overlay", metavar="KEY",
+                      help="show an overlay: focuslitenn-1, metric:NAME, depth, fused, … (View ▸ Overlay)")
+    view.add_argument("--opacity", type=float, metavar="0..1", help="overlay opacity (default 0.5)")
     view.add_argument("--timeout", type=float, default=300.0, metavar="S",
                       help="give up waiting for tiles after S seconds (default 300)")
     view.set_defaults(handler=view_command)
@@ -70,6 +73,21 @@ def _region(text: str | None) -> tuple[float, float, float, float] | None:
     return x, y, w, h
 
 
+def _check_overlay(key: str | None, slide) -> None:
+    """A UserError unless overlay ``key`` exists and suits ``slide``."""
+    if key is None:
+        return
+    from .overlays.registry import overlay_kind
+
+    try:
+        kind = overlay_kind(key)
+    except KeyError as exc:
+        raise UserError(f"--overlay {key}: {exc.args[0]}") from None
+    if not kind.available(slide):
+        raise UserError(f"{slide.path or 'the slide'}: overlay {key!r} needs at least "
+                        f"{kind.min_planes} focal planes, the slide has {slide.plane_count}")
+
+
 def viewer_argv(argv: list[str], commands) -> list[str]:
     """``finefocus [PATH]`` means ``finefocus view [PATH]``; other command lines are unchanged."""
     if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
@@ -87,16 +105,19 @@ def view_command(args: argparse.Namespace) -> int:
         if out.parent and not out.parent.exists():
             raise UserError(f"{out}: folder {out.parent} does not exist")
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if args.opacity is not None and not 0 <= args.opacity <= 1:
+        raise UserError(f"--opacity {args.opacity:g}: must lie in 0..1")
     slide = _open(args.path)
+    _check_overlay(args.overlay, slide)
     plane = slide.nearest_plane(args.z) if args.z is not None else 0
     if args.screenshot is None:
         from .main import run_viewer
 
-        return run_viewer(slide, plane=plane, region=region)
+        return run_viewer(slide, plane=plane, region=region, overlay=args.overlay, opacity=args.opacity)
     from .main import screenshot
 
     elapsed = screenshot(slide, args.screenshot, size=size, plane=plane, region=region,
-                         timeout_s=args.timeout)
+                         timeout_s=args.timeout, overlay=args.overlay, opacity=args.opacity)
     if elapsed is None:
         print(f"finefocus: error: {args.screenshot}: tiles still loading after {args.timeout:g} s; "
               "saved what was painted", file=sys.stderr)

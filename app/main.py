@@ -40,18 +40,25 @@ def event_loop(app: QApplication) -> qasync.QEventLoop:
 
 
 def show_slide(window: MainWindow, slide: Slide, plane: int = 0,
-               region: tuple[float, float, float, float] | None = None) -> None:
+               region: tuple[float, float, float, float] | None = None,
+               overlay: str | None = None, opacity: float | None = None) -> None:
     """Put ``slide`` in ``window`` at focal ``plane``, showing ``region`` (level-0 px x, y, w, h)
-    or the whole slide."""
+    or the whole slide, with the overlay ``overlay`` (a key of app/overlays/registry.py) at
+    ``opacity`` (0..1) if given."""
     window.set_slide(slide)
     if plane:
         window.focus.set_plane(plane)
     if region is not None:
         window.canvas.set_view_rect(*region)
+    if opacity is not None:
+        window.overlay_panel.opacity.setValue(round(100 * opacity))
+    if overlay is not None:
+        window.set_overlay(overlay)
 
 
 def run_viewer(slide: Slide | None = None, path: str | None = None, plane: int = 0,
-               region: tuple[float, float, float, float] | None = None) -> int:
+               region: tuple[float, float, float, float] | None = None,
+               overlay: str | None = None, opacity: float | None = None) -> int:
     """Show the window on ``slide`` (already open) or open ``path`` in it; run until closed."""
     app = application()
     loop = event_loop(app)
@@ -60,7 +67,7 @@ def run_viewer(slide: Slide | None = None, path: str | None = None, plane: int =
 
     async def start():
         if slide is not None:
-            show_slide(window, slide, plane, region)
+            show_slide(window, slide, plane, region, overlay, opacity)
         else:
             window.open_path(path)
 
@@ -73,11 +80,11 @@ def run_viewer(slide: Slide | None = None, path: str | None = None, plane: int =
 
 
 async def until_painted(window: MainWindow, timeout_s: float, poll_s: float = 0.02) -> bool:
-    """Wait until the visible tiles show their exact pixels (and the overview is drawn);
-    False on timeout."""
+    """Wait until the visible tiles (slide and overlay) show their exact pixels and the overview
+    is drawn; False on timeout."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if window.canvas.is_settled() and window.overview_ready():
+        if window.overlays.ready() and window.canvas.is_settled() and window.overview_ready():
             return True
         await asyncio.sleep(poll_s)
     return False
@@ -85,7 +92,8 @@ async def until_painted(window: MainWindow, timeout_s: float, poll_s: float = 0.
 
 def screenshot(slide: Slide, out: Path, size: tuple[int, int] = SCREENSHOT_SIZE, plane: int = 0,
                region: tuple[float, float, float, float] | None = None,
-               timeout_s: float = 300.0) -> float | None:
+               timeout_s: float = 300.0, overlay: str | None = None,
+               opacity: float | None = None) -> float | None:
     """Open the real window on ``slide`` (at focal ``plane``, showing ``region`` or the whole
     slide), wait until it is painted, save a PNG of it to ``out``. Returns seconds to a
     complete paint, or None on timeout."""
@@ -97,7 +105,7 @@ def screenshot(slide: Slide, out: Path, size: tuple[int, int] = SCREENSHOT_SIZE,
 
     async def shoot():
         t0 = time.perf_counter()
-        show_slide(window, slide, plane, region)
+        show_slide(window, slide, plane, region, overlay, opacity)
         painted = await until_painted(window, timeout_s)
         elapsed = time.perf_counter() - t0
         app.processEvents()

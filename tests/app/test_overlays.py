@@ -268,3 +268,21 @@ def test_the_fused_iqa_overlay_is_fitted_off_the_ui_thread_and_shares_its_fit(wi
     unc = window.canvas.overlay_source
     assert unc is not fused and unc.fusion is fused.fusion
     assert_overlay_shows(window.canvas, unc)
+
+
+def test_view_names_a_bad_overlay_in_one_line_and_exits_2(tmp_path, capsys):
+    from PIL import Image
+
+    from app.cli import main
+
+    single = tmp_path / "single.png"
+    Image.fromarray(tissue_and_glass(640, 480)).save(single)
+    out = tmp_path / "never.png"
+    assert main(["view", str(single), "--overlay", "depth", "--screenshot", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "single.png" in err and "2 focal planes" in err
+    assert main(["view", str(single), "--overlay", "no-such", "--screenshot", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no-such" in err and "focuslitenn-1" in err
+    assert main(["view", str(single), "--overlay", "focuslitenn-1", "--opacity", "2", "--screenshot", str(out)]) == 2
+    assert "--opacity" in capsys.readouterr().err and not out.exists()
