@@ -148,7 +148,7 @@ class OverlayController(QObject):
             stop.set()
             raise
         except Exception as exc:  # e.g. missing weights: say so, turn the overlay off
-            if slide is self.slide and kind is self.kind:
+            if slide is self.slide and kind == self.kind:
                 log.warning("overlay %s failed: %s", kind.key, exc)
                 self.kind = None
                 self._task = None
@@ -166,7 +166,7 @@ class OverlayController(QObject):
             rng = value_range_of(source)
             if rng is not None:
                 self._ranges[kind.key] = rng
-        if kind is self.kind and key == self._key():
+        if kind == self.kind and key == self._key():
             self._task = None
             self._show(source)
 
