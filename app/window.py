@@ -84,12 +84,16 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.overlays = OverlayController(self.canvas, self.executor, self)
         self.overlay_panel = OverlayPanel()
+        opacity = self.settings.value("overlay/opacity_percent", None)
+        if opacity is not None:
+            self.overlay_panel.opacity.setValue(int(opacity))
         self.canvas.set_overlay_opacity(self.overlay_panel.opacity_fraction)
         overlay_dock = QDockWidget("Overlay", self, objectName="overlayDock")
         overlay_dock.setWidget(self.overlay_panel)
         overlay_dock.setFeatures(dock.features())
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, overlay_dock)
-        self._last_overlay_key: str | None = None
+        #: The overlay "O" shows again (remembered across sessions).
+        self._last_overlay_key: str | None = self.settings.value("overlay/last", None) or None
         self.readouts = StatusReadouts(self.statusBar())
         self.jobs = JobIndicator()
         self.statusBar().addWidget(self.jobs)
@@ -106,7 +110,7 @@ class MainWindow(QMainWindow):
         self.overlays.failed.connect(self._overlay_failed)
         self.overlays.progress.connect(
             lambda f: self.overlay_panel.set_state(f"preparing… {100 * f:.0f} %" if f < 1 else "preparing… (fitting)"))
-        self.overlay_panel.opacityChanged.connect(self.canvas.set_overlay_opacity)
+        self.overlay_panel.opacityChanged.connect(self._opacity_changed)
         self.canvas.settled.connect(self._overlay_progress)
 
     # ------------------------------------------------------------------ menus
@@ -192,6 +196,7 @@ class MainWindow(QMainWindow):
         kind = None if key is None else overlay_kind(key)
         if kind is not None:
             self._last_overlay_key = key
+            self.settings.setValue("overlay/last", key)
         self.overlays.set_kind(kind)
 
     def toggle_overlay(self) -> None:
@@ -205,6 +210,10 @@ class MainWindow(QMainWindow):
             key = kinds[0].key if kinds else None
         if key is not None:
             self.set_overlay(key)
+
+    def _opacity_changed(self, fraction: float) -> None:
+        self.canvas.set_overlay_opacity(fraction)
+        self.settings.setValue("overlay/opacity_percent", round(100 * fraction))
 
     def _overlay_changed(self) -> None:
         kind = self.overlays.kind

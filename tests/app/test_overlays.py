@@ -138,6 +138,11 @@ def test_a_focuslitenn_overlay_arrives_tile_by_tile_transparent_on_glass_and_tur
     assert canvas.overlay_source is None and canvas.overlay.item_count() == 0
     assert screen_pixel(canvas, *TISSUE_POINT) == plain_tissue
     assert window.overlay_panel.title.text().startswith("No overlay")
+    qtbot.keyClick(window, Qt.Key.Key_O)  # "O" brings the last overlay back (its tiles are cached)
+    assert canvas.overlay_source is source
+    qtbot.waitUntil(canvas.overlay_settled, timeout=10000)
+    qtbot.keyClick(window, Qt.Key.Key_O)
+    assert canvas.overlay_source is None
 
 
 def test_the_overlay_follows_the_focal_plane_on_one_colour_scale(window, qtbot, slide):
@@ -171,6 +176,7 @@ def test_the_legend_shows_the_scale_in_units_and_opacity_applies_to_the_tiles(wi
     window.overlay_panel.opacity.setValue(80)
     items = [t.item for t in window.canvas.overlay._tiles.values()]
     assert items and all(abs(i.opacity() - 0.8) < 1e-9 for i in items)
+    assert int(window.settings.value("overlay/opacity_percent")) == 80  # remembered for next time
 
     choose(window, qtbot, "depth")
     depth = window.canvas.overlay_source
