@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QToolBar,
                                QVBoxLayout, QWidget)
 
@@ -28,7 +28,7 @@ from .canvas.thumbnail import whole_slide_image
 from .errors import describe, show_error
 from .focus import PlaneControl
 from .jobs import JobIndicator
-from .overlays import OverlayController, OverlayPanel, overlay_kind, overlay_kinds
+from .overlays import OverlayController, OverlayMenu, OverlayPanel, overlay_kind, overlay_kinds
 from .overview import Overview
 from .recent import RecentFiles
 from .status import StatusReadouts, describe_slide, format_magnification, format_position
@@ -130,10 +130,10 @@ class MainWindow(QMainWindow):
         self._action(view, "Focus &up (next plane)", self.focus.step_up, QKeySequence("PgUp"))
         self._action(view, "Focus &down (previous plane)", self.focus.step_down, QKeySequence("PgDown"))
         view.addSeparator()
-        self.overlay_menu = view.addMenu("O&verlay")
-        self.overlay_menu.aboutToShow.connect(self._fill_overlay_menu)
+        self.overlay_menu = OverlayMenu(view.addMenu("O&verlay"), self.set_overlay,
+                                        lambda: self.overlays.kind.key if self.overlays.kind else None,
+                                        lambda: self.slide)
         self._action(view, "Show / hide the o&verlay", self.toggle_overlay, QKeySequence("O"))
-        self._overlay_group: QActionGroup | None = None
         # The overlay menu lists the classical metrics: import them now, off the UI thread.
         self.executor.submit(importlib.import_module, "engine.fqa.metrics")
         self._fill_recent()
@@ -149,48 +149,6 @@ class MainWindow(QMainWindow):
         return act
 
     # ------------------------------------------------------------------ overlays
-    def _fill_overlay_menu(self) -> None:
-        """One checkable entry per overlay on offer (submenus for groups); those that do not
-        suit the slide (e.g. a depth map of a single plane) are disabled."""
-        menu = self.overlay_menu
-        menu.clear()
-        if self._overlay_group is not None:
-            self._overlay_group.deleteLater()
-        self._overlay_group = group = QActionGroup(menu)
-        current = self.overlays.kind.key if self.overlays.kind else None
-
-        def add(target, text, key, enabled=True):
-            act = target.addAction(text)
-            act.setCheckable(True)
-            act.setChecked(key == current)
-            act.setEnabled(enabled)
-            act.setData(key)
-            group.addAction(act)
-            act.triggered.connect(lambda *_, k=key: self.set_overlay(k))
-            return act
-
-        add(menu, "&None", None)
-        submenus = {}
-        for kind in overlay_kinds():
-            target = menu
-            if kind.group:
-                if kind.group not in submenus:
-                    submenus[kind.group] = menu.addMenu(kind.group)
-                target = submenus[kind.group]
-            add(target, kind.title, kind.key, kind.available(self.slide))
-
-    def overlay_actions(self) -> dict:
-        """``key → QAction`` of the overlay menu as last filled (None: the "None" entry)."""
-        acts = {}
-        stack = [self.overlay_menu]
-        while stack:
-            for act in stack.pop().actions():
-                if act.menu() is not None:
-                    stack.append(act.menu())
-                elif act.isCheckable():
-                    acts[act.data()] = act
-        return acts
-
     def set_overlay(self, key: str | None) -> None:
         """Show the overlay ``key`` (see app/overlays/registry.py) over the slide; None: none."""
         kind = None if key is None else overlay_kind(key)
@@ -218,8 +176,7 @@ class MainWindow(QMainWindow):
     def _overlay_changed(self) -> None:
         kind = self.overlays.kind
         self.overlay_panel.show_overlay(kind.title if kind else None, self.overlays.source, self.overlays.preparing)
-        for key, act in self.overlay_actions().items():
-            act.setChecked(key == (kind.key if kind else None))
+        self.overlay_menu.sync()
         self._overlay_progress()
 
     def _overlay_progress(self, *_) -> None:

@@ -61,8 +61,8 @@ def slide(bracket):
 
 def choose(window, qtbot, key):
     """Pick ``key`` in View ▸ Overlay and wait until its tiles are on screen."""
-    window._fill_overlay_menu()  # as when the user opens the menu
-    window.overlay_actions()[key].trigger()
+    window.overlay_menu.fill()  # as when the user opens the menu
+    window.overlay_menu.actions()[key].trigger()
     qtbot.waitUntil(window.overlays.ready, timeout=30000)
     qtbot.waitUntil(window.canvas.overlay_settled, timeout=30000)
 
@@ -101,17 +101,17 @@ def move_mouse_to(qtbot, canvas, x, y):
 
 def test_the_overlay_menu_offers_heatmaps_metrics_and_a_depth_map_for_stacks(window, slide):
     window.set_slide(slide)
-    window._fill_overlay_menu()
-    acts = window.overlay_actions()
+    window.overlay_menu.fill()
+    acts = window.overlay_menu.actions()
     assert acts[None].isChecked()  # no overlay at first
     assert acts["focuslitenn-1"].isEnabled()
     assert acts["metric:variance_of_laplacian"].isEnabled() and acts["metric:brenner"].isEnabled()
     assert acts["depth"].isEnabled()  # three planes
-    titles = [a.text() for a in window.overlay_menu.actions()]
+    titles = [a.text() for a in window.overlay_menu.menu.actions()]
     assert "Focus quality — FocusLiteNN-1" in titles and "Best-focus depth map" in titles
     window.set_slide(ArraySlide([tissue_and_glass(600, 400)], mpp=(0.25, 0.25)))
-    window._fill_overlay_menu()
-    assert not window.overlay_actions()["depth"].isEnabled()  # one plane: no depth map
+    window.overlay_menu.fill()
+    assert not window.overlay_menu.actions()["depth"].isEnabled()  # one plane: no depth map
 
 
 def test_a_focuslitenn_overlay_arrives_tile_by_tile_transparent_on_glass_and_turns_off(window, qtbot, slide):
@@ -130,10 +130,10 @@ def test_a_focuslitenn_overlay_arrives_tile_by_tile_transparent_on_glass_and_tur
     # On screen: the glass looks as without overlay, the tissue is coloured.
     assert screen_pixel(canvas, *GLASS_POINT) == plain_glass
     assert screen_pixel(canvas, *TISSUE_POINT) != plain_tissue
-    assert window.overlay_actions()["focuslitenn-1"].isChecked()
+    assert window.overlay_menu.actions()["focuslitenn-1"].isChecked()
 
-    window._fill_overlay_menu()
-    window.overlay_actions()[None].trigger()
+    window.overlay_menu.fill()
+    window.overlay_menu.actions()[None].trigger()
     qtbot.waitUntil(canvas.is_settled, timeout=10000)
     assert canvas.overlay_source is None and canvas.overlay.item_count() == 0
     assert screen_pixel(canvas, *TISSUE_POINT) == plain_tissue
@@ -256,8 +256,8 @@ def test_the_fused_iqa_overlay_is_fitted_off_the_ui_thread_and_shares_its_fit(wi
     """Fused IQA (thesis Ch. 4): fitted unsupervised on the slide's own patch scores, with
     progress in the dock; its uncertainty reuses the same fit."""
     window.set_slide(slide)
-    window._fill_overlay_menu()
-    acts = window.overlay_actions()
+    window.overlay_menu.fill()
+    acts = window.overlay_menu.actions()
     if "fused" not in acts:
         pytest.skip("engine.fusion provides no fused heatmap source (FusedHeatmapSlide, fit_slide)")
     states = []
