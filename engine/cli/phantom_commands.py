@@ -26,7 +26,7 @@ def register(sub) -> None:
 
     w = psub.add_parser("write", help="write a phantom z-stack as a tiled pyramidal OME-TIFF")
     w.add_argument("out", type=Path, help="output .ome.tiff")
-    _slide_args(w)
+    _slide_args(w, size_required=True)
     w.add_argument("--planes", type=int, default=3, help="number of focal planes (default 3)")
     w.add_argument("--spacing", type=float, default=1.0, help="plane spacing in µm (default 1.0)")
     w.add_argument("--no-noise", action="store_true", help="no sensor noise")
@@ -51,10 +51,14 @@ def register(sub) -> None:
     r.set_defaults(handler=_realism)
 
 
-def _slide_args(p) -> None:
+def _slide_args(p, size_required: bool = False) -> None:
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), default=None,
-                   help="level-0 size in px (default: the large default slide)")
+    if size_required:   # the default slide (80000x60000 px per plane) is far too large to write
+        p.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), required=True,
+                       help="level-0 size in px (0.25 µm/px)")
+    else:
+        p.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), default=None,
+                       help="level-0 size in px (default: the large default slide)")
     p.add_argument("--stain", choices=("he", "ihc"), default="he")
 
 
@@ -75,7 +79,9 @@ def _write(args) -> int:
         print(f"finefocus: error: the OME-TIFF writer is not available ({exc.name})", file=sys.stderr)
         return EXIT_USER_ERROR
     if args.planes < 1 or not args.spacing > 0:
-        raise UserError("phantom write: --planes must be >= 1 and --spacing > 0")
+        raise UserError(f"{args.out}: --planes must be >= 1 and --spacing > 0")
+    if args.out.is_dir():
+        raise UserError(f"{args.out}: is a directory")
     slide = _make_slide(args, planes=args.planes, spacing_um=args.spacing, noise=not args.no_noise,
                         scanner_error=not args.no_scanner_error, jpeg_quality=args.jpeg)
     args.out.parent.mkdir(parents=True, exist_ok=True) if args.out.parent != Path("") else None
@@ -104,6 +110,10 @@ def _truth(args) -> int:
     slide = _make_slide(args, planes=1, noise=False, scanner_error=False)
     if not 0 <= args.level < slide.level_count:
         raise UserError(f"--level must be 0..{slide.level_count - 1}")
+    W, H = slide.dimensions
+    ds = 2 ** args.level
+    if x < 0 or y < 0 or x + w * ds > W or y + h * ds > H:
+        raise UserError(f"--region {x},{y},{w},{h} (level {args.level}) is not inside the {W}x{H} px slide")
     if args.all_in_focus:
         img = slide.all_in_focus(args.level, x, y, w, h, noise=args.noise)
     elif args.focus_map is not None:

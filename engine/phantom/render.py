@@ -17,8 +17,9 @@ defocus) as half maps (they are radially symmetric).
 Focus. ``focus`` is a float (µm, uniform), an (h, w) array (µm per pixel of the requested
 level: pixel p shows the tissue imaged with the focal plane at f(p)), or a callable
 ``f(x_um, y_um, px_um) -> (h, w)`` evaluated on each block. Focal planes are computed exactly on
-a grid of ``FOCUS_STEP_UM`` (0.1 µm) and linearly interpolated in OD between the two nearest
-grid planes (error well below one grey level: the depth of field is ~1 µm). A uniform focus goes
+a grid of ``focus_step_um(level)`` (0.1 µm at full resolution, coarser at coarse levels where
+the depth of field is larger) and linearly interpolated in OD between the two nearest grid
+planes (error well below one grey level: the depth of field is ≥ 1.3 µm). A uniform focus goes
 through the very same path as a constant map, so both give identical pixels.
 
 Blocks. Rendering happens on a fixed grid of ``BLOCK``-px blocks per level, each computed with a
@@ -55,7 +56,7 @@ from .optics import Optics, OTFTable, SpectralGrid
 from .sensor import SensorModel
 from .volume import TissueVolume, z_bin_um
 
-__all__ = ["PhantomRenderer", "BLOCK", "HALO", "FOCUS_STEP_UM", "halo_px", "ZSTAR_WINDOW_UM",
+__all__ = ["PhantomRenderer", "BLOCK", "HALO", "FOCUS_STEP_UM", "focus_step_um", "halo_px", "ZSTAR_WINDOW_UM",
            "ZSTAR_CELL_UM", "zstar_step_um"]
 
 BLOCK = 512
@@ -79,6 +80,28 @@ _ZSTAR_SUB = 2
 #: Depth difference (µm) between neighbouring cells above which z* switches instead of ramping.
 _ZSTAR_JUMP_UM = 0.5
 _LN10 = np.float32(math.log(10.0))
+
+
+def focus_step_um(level: int) -> float:
+    """Spacing (µm) of the exactly computed focal planes ("knots") at ``level``: 0.1 µm at
+    levels 0 and 1, doubling per level above (0.2 µm at 1 µm/px ... 3.2 µm at 16 µm/px). The
+    depth over which a pixel's image changes grows with its pitch (depth of field ≈ λ/NA² +
+    pitch/NA: 1.3 µm at level 0, 22 µm at level 6), so every level keeps at least ~7 knots per
+    depth of field and OD interpolation between knots stays far below a grey level."""
+    return FOCUS_STEP_UM * max(1, 2 ** (level - 1))
+
+
+#: OTF tables and 2-D OTF half maps, shared by every renderer of the process with the same
+#: optics (a training set renders many slides through one objective).
+_OTF_SHARED: dict = {}
+_OTF_SHARED_MB = 160
+
+
+def _shared_otfs(optics: Optics) -> tuple[OTFTable, ByteLRU]:
+    got = _OTF_SHARED.get(optics)
+    if got is None:
+        got = _OTF_SHARED.setdefault(optics, (OTFTable(optics), ByteLRU(_OTF_SHARED_MB << 20)))
+    return got
 
 
 def halo_px(level: int) -> int:
@@ -110,13 +133,12 @@ class PhantomRenderer:
         self.optics = optics or Optics()
         self.sensor = sensor or SensorModel()
         self.white = np.asarray(volume.params.white_rgb, np.float32)
-        self.otf = OTFTable(self.optics)
+        self.otf, self._otf2d = _shared_otfs(self.optics)
         self._grids: dict[int, tuple] = {}
         mb = 1 << 20
-        self._spectra = ByteLRU(int(cache_mb * 0.40) * mb)
-        self._planes = ByteLRU(int(cache_mb * 0.32) * mb)
-        self._otf2d = ByteLRU(int(cache_mb * 0.20) * mb)
-        self._aux = ByteLRU(int(cache_mb * 0.08) * mb)
+        self._spectra = ByteLRU(int(cache_mb * 0.45) * mb)
+        self._planes = ByteLRU(int(cache_mb * 0.45) * mb)
+        self._aux = ByteLRU(int(cache_mb * 0.10) * mb)
 
     # ------------------------------------------------------------------ geometry
     def px_um(self, level: int) -> float:
@@ -154,9 +176,11 @@ class PhantomRenderer:
 
     def _otf(self, level: int, channel: int, dz_key: int) -> np.ndarray:
         """Half map (rows 0..n/2) of channel ``channel``'s OTF at defocus ``dz_key`` (cached)."""
+        grid, index = self._grid(level)
+
         def compute():
-            return np.ascontiguousarray(self.otf.otf2d(channel, dz_key, self._grid(level)[1]), np.float32)
-        return self._otf2d.get_or_compute((level, channel, dz_key), compute)
+            return np.ascontiguousarray(self.otf.otf2d(channel, dz_key, index), np.float32)
+        return self._otf2d.get_or_compute((grid.n, grid.px_um, channel, dz_key), compute)
 
     def _focal_od(self, level: int, sp: _Spectra, f_um: float) -> np.ndarray:
         """Blurred OD (3, n, n), margins included, of a block with the focal plane at ``f_um``."""
@@ -173,13 +197,13 @@ class PhantomRenderer:
         return scipy.fft.irfft2(acc, s=(n, n), axes=(-2, -1))
 
     def knot_od(self, level: int, bi: int, bj: int, knot: int) -> np.ndarray:
-        """Blurred OD (3, BLOCK, BLOCK) of a block with the focal plane at ``knot × FOCUS_STEP_UM``."""
+        """Blurred OD (3, BLOCK, BLOCK) of a block with the focal plane at ``knot × focus_step_um(level)``."""
         def compute():
             sp = self.spectra(level, bi, bj)
             if sp.G is None:
                 return np.zeros((3, BLOCK, BLOCK), np.float32)
             h = halo_px(level)
-            img = self._focal_od(level, sp, knot * FOCUS_STEP_UM)
+            img = self._focal_od(level, sp, round(knot * focus_step_um(level), 6))
             return np.ascontiguousarray(img[:, h:h + BLOCK, h:h + BLOCK], np.float32)
         return self._planes.get_or_compute((level, bi, bj, int(knot)), compute)
 
@@ -187,11 +211,12 @@ class PhantomRenderer:
     def block_od(self, level: int, bi: int, bj: int, focus) -> np.ndarray:
         """OD (3, BLOCK, BLOCK) of a block for a focus: float, (BLOCK, BLOCK) array or callable."""
         fm = self._block_focus(level, bi, bj, focus)
-        t = fm / FOCUS_STEP_UM
+        t = fm / focus_step_um(level)
         k0 = np.floor(t + _KNOT_EPS).astype(np.int64)
         frac = (t - k0).astype(np.float32)
         frac[frac < _KNOT_EPS] = 0.0
-        knots = np.unique(k0)
+        kmin, kmax = int(k0.min()), int(k0.max())
+        knots = [kmin] if kmin == kmax else [k for k in range(kmin, kmax + 1) if (k0 == k).any()]
         if len(knots) == 1:
             k = int(knots[0])
             a = self.knot_od(level, bi, bj, k)

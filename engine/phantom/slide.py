@@ -28,7 +28,7 @@ __all__ = ["PhantomSlide", "DEFAULT_SIZE"]
 
 DEFAULT_SIZE = (80000, 60000)
 MPP = 0.25
-MIN_LEVEL_SIDE = 2048
+MIN_LEVEL_SIDE = 512
 
 
 class PhantomSlide(Slide):
