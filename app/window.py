@@ -310,6 +310,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, e):  # noqa: N802
         self.jobs.cancel()
+        self.overlays.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
         super().closeEvent(e)
 

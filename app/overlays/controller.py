@@ -23,7 +23,7 @@ import logging
 import math
 import threading
 from collections import OrderedDict
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 from PySide6.QtCore import QObject, Signal
 
@@ -57,7 +57,11 @@ class OverlayController(QObject):
     def __init__(self, canvas, executor: Executor, parent=None):
         super().__init__(parent)
         self.canvas = canvas
+        #: Reads the value under the cursor (short jobs).
         self.executor = executor
+        #: Builds sources, one at a time (a fit of the fusion may take minutes: it must not hold
+        #: up the window's other one-off work, such as opening a file).
+        self.build_executor = ThreadPoolExecutor(1, thread_name_prefix="finefocus-overlay")
         self.kind: OverlayKind | None = None
         self.slide: Slide | None = None
         self.plane = 0
@@ -142,7 +146,7 @@ class OverlayController(QObject):
 
             extra = {"progress": progress, "cancelled": stop.is_set}
         try:
-            source = await loop.run_in_executor(self.executor, lambda: _build(kind, slide, plane, value_range,
+            source = await loop.run_in_executor(self.build_executor, lambda: _build(kind, slide, plane, value_range,
                                                                               **extra))
         except asyncio.CancelledError:
             stop.set()
@@ -178,6 +182,11 @@ class OverlayController(QObject):
         self.canvas.set_overlay(source)
         self.changed.emit()
         self._request_readout()
+
+    def close(self) -> None:
+        """Stop building sources (a build under way finishes on its thread; its result is dropped)."""
+        self._cancel()
+        self.build_executor.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ cursor read-out
     def cursor_at(self, x: float, y: float) -> None:
