@@ -1,11 +1,16 @@
-"""Write docs/realism.png: phantom tiles at three focus depths beside real tiles, same scale.
+"""Write docs/realism.png (phantom tiles at three focus depths beside real tiles, same scale)
+and docs/realism_report.json (the realism table of ``finefocus phantom realism``).
 
 Every tile is 256 × 256 px at 0.5 µm/px (128 µm square), the comparison scale of the realism
 report (engine/phantom/realism_references.py): the phantom is rendered at 0.25 µm/px by
 ``PhantomSlide.truth`` at focus −2, 0 and +2 µm and box-averaged 2×2; the real images are
 shown at their native ≈ 0.5 µm/px. A 20 µm scale bar sits in each tile.
 
+Rows: the H&E phantom at three depths beside a real H&E tile; the IHC phantom at the same
+three depths beside the real IHC tile; further real H&E tiles.
+
     .venv/bin/python tools/make_realism_figure.py [--seed 0] [--out docs/realism.png]
+                                                   [--report docs/realism_report.json | --no-report]
 """
 from __future__ import annotations
 
@@ -121,14 +126,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "realism.png")
     ap.add_argument("--data", type=Path, default=R.default_data_dir())
+    ap.add_argument("--report", type=Path, default=REPO / "docs" / "realism_report.json")
+    ap.add_argument("--no-report", action="store_true", help="only the figure")
     a = ap.parse_args(argv)
-    real = real_tiles(a.data)
+    real = dict(real_tiles(a.data))
     he = phantom_tiles(a.seed, "he")
     ihc = phantom_tiles(a.seed, "ihc")
-    rows = [he + [ihc[1]], real]
+    labels = list(real)
+    he_real = [(k, real[k]) for k in labels if "ihc" not in k]
+    ihc_real = [(k, real[k]) for k in labels if "ihc" in k]
+    rows = [he + he_real[:1], ihc + ihc_real[:1]]
+    if len(he_real) > 1:
+        rows.append(he_real[1:])
     a.out.parent.mkdir(parents=True, exist_ok=True)
     grid(rows).save(a.out)
     print(a.out)
+    if not a.no_report:
+        import json
+
+        from engine.phantom.realism import format_table, realism_report
+        rep = realism_report(seed=a.seed, data_dir=a.data)
+        a.report.write_text(json.dumps(rep, indent=1, default=float) + "\n")
+        print(format_table(rep))
+        print(a.report)
     return 0
 
 

@@ -61,7 +61,7 @@ def _cell_params(cx, cy, kind, seed, layer_key, p: TissueParams, fibre_angle):
         rim[m] = nt.rim
         nuc_p[m] = nt.nucleolus_prob
         if nt.align_to_fibres and fibre_angle is not None:
-            ang[m] = (np.pi / 2 - fibre_angle[m]) + 0.35 * (u(15)[m] - 0.5)
+            ang[m] = fibre_angle[m] + 0.35 * (u(15)[m] - 0.5)   # long axis along the fibres
     return a, asp, rzf, dens, con, rim, nuc_p, ang
 
 

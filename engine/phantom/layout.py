@@ -303,8 +303,9 @@ def pure_regions(s: Sampler, name: str, seed: int, p: TissueParams, with_fibre_a
 FIBRE_FAMILIES = ((0.35, 0), (1.55, 1), (2.45, 0), (0.95, 1))
 
 #: Fibre scales (µm): (across, along) of the coarse and the fine streak octave.
-FIBRE_COARSE = (2.6, 16.0)
-FIBRE_FINE = (1.0, 7.0)
+FIBRE_COARSE = (2.6, 24.0)
+FIBRE_FINE = (1.0, 10.0)
+FIBRE_FIBRIL = (0.55, 6.0)
 
 
 def fibre_weights(s: Sampler, seed: int) -> list[np.ndarray]:
@@ -323,7 +324,7 @@ def fibre_angle(s: Sampler, seed: int) -> np.ndarray:
 
 def _streaks(n: np.ndarray) -> np.ndarray:
     """Fibre density in [0, 1] from streak noise in [-1, 1]: bundles where it is high, gaps between."""
-    return smoothstep(-0.12, 0.38, n)
+    return smoothstep(0.0, 0.3, n)
 
 
 _FIBRE_MEAN: dict = {}
@@ -345,11 +346,16 @@ def _fibre_family(s: Sampler, seed: int, p: TissueParams, i: int, band_fine: flo
     ang = FIBRE_FAMILIES[i][0]
     k = key_of(f"fibre{i}")
     warp = (np.float32(p.fibre_waviness) * s.fbm(45.0, 2, seed, k)
-            + np.float32(0.2 * p.fibre_waviness) * s.fbm(10.0, 2, seed, k + 1))
+            + np.float32(0.3 * p.fibre_waviness) * s.fbm(12.0, 2, seed, k + 1))
     n = 0.62 * value_noise_aniso(s.X, s.Y, ang, *FIBRE_COARSE, seed, k + 2, warp)
     if band_fine > 0:
         n = n + np.float32(0.38 * band_fine) * value_noise_aniso(s.X, s.Y, ang + 0.08, *FIBRE_FINE, seed, k + 3, warp)
-    return _streaks(n)
+    pat = _streaks(n)
+    band_fibril = float(np.clip((FIBRE_FIBRIL[0] / s.px_um - 2.0) / 2.0, 0.0, 1.0))
+    if band_fibril > 0:   # fibrils inside the bundles (zero mean: the mean density is kept)
+        pat = pat * (1.0 + np.float32(0.35 * band_fibril)
+                     * value_noise_aniso(s.X, s.Y, ang - 0.05, *FIBRE_FIBRIL, seed, k + 4, warp))
+    return pat
 
 
 def fibres(s: Sampler, seed: int, p: TissueParams) -> tuple[np.ndarray, np.ndarray]:

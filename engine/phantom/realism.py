@@ -227,7 +227,8 @@ def slide_patches(slide, n_patches: int, max_tries: int | None = None
     and kept when its tissue fraction is at least MIN_TISSUE_FRACTION (when none is, the most
     tissue-filled windows with > 5 % tissue are used, and the report says so). Returns (tissue
     patches, every candidate rendered): the candidates also give the glass brightness, so no
-    costly overview render is needed.
+    costly overview render is needed; when none of them shows glass, the four corner windows
+    of the slide (kept clear of tissue by the layout) are rendered and added for it.
     """
     from engine.slides.array import box_downsample2
     W, H = slide.dimensions
@@ -246,6 +247,10 @@ def slide_patches(slide, n_patches: int, max_tries: int | None = None
             seen.append(p)
             if M.tissue_mask(p, R.COMPARE_UM_PER_PX).mean() >= R.MIN_TISSUE_FRACTION:
                 out.append(p)
+    glass = sum(int(M.glass_mask(p, R.COMPARE_UM_PER_PX).sum()) for p in seen)
+    if glass < MIN_GLASS_PX:  # every candidate was tissue: the slide's corners hold its glass
+        for x, y in ((0, 0), (W - win, 0), (0, H - win), (W - win, H - win)):
+            seen.append(box_downsample2(slide.read_region(0, max(int(x), 0), max(int(y), 0), win, win, plane)))
     if not out:  # too pale to pass the mask: measure the most tissue-filled windows anyway
         frac = [M.tissue_mask(p, R.COMPARE_UM_PER_PX).mean() for p in seen]
         order = [i for i in np.argsort(frac)[::-1] if frac[i] > 0.05][:n_patches]

@@ -30,10 +30,10 @@ __all__ = ["OD_VECTORS", "StainSet", "stain_set", "intensity_from_od"]
 
 #: Unit OD vectors (R, G, B).
 OD_VECTORS: dict[str, tuple[float, float, float]] = {
-    "haematoxylin": (0.600, 0.710, 0.370),
-    "eosin": (0.285, 0.840, 0.450),
-    "haematoxylin_ihc": (0.620, 0.650, 0.440),
-    "dab": (0.280, 0.500, 0.820),
+    "haematoxylin": (0.626, 0.689, 0.364),
+    "eosin": (0.287, 0.844, 0.453),
+    "haematoxylin_ihc": (0.669, 0.620, 0.410),
+    "dab": (0.279, 0.496, 0.822),
     "rbc": (0.110, 0.720, 0.690),
     "rbc_ihc": (0.200, 0.420, 0.890),
     "ink": (0.580, 0.560, 0.590),      # black/grey marker ink and dust

@@ -88,8 +88,8 @@ class TissueParams:
     rbc_fill: float = 0.75             # fraction of vessel-lumen lattice cells with an RBC
     # --- stain amounts (OD per µm of path) ---
     eosin_cytoplasm: float = 0.070
-    eosin_stroma_ground: float = 0.045
-    eosin_collagen: float = 0.085
+    eosin_stroma_ground: float = 0.020
+    eosin_collagen: float = 0.200
     eosin_muscle: float = 0.070
     eosin_membrane: float = 0.080
     eosin_lymphoid: float = 0.012
@@ -104,12 +104,12 @@ class TissueParams:
     dab_positive_fraction: float = 0.0  # nuclei with nuclear DAB
     dab_nuclear: float = 0.18
     dab_cytoplasm: float = 0.100       # positive epithelium: cytoplasm ...
-    dab_membrane: float = 0.22         # ... and, strongest, cell membranes
-    dab_field_bias: float = 0.15       # higher → more of the epithelium is DAB-positive
+    dab_membrane: float = 0.20         # ... and, strongest, cell membranes
+    dab_field_bias: float = 0.30       # higher → more of the epithelium is DAB-positive
     ihc_haematoxylin_scale: float = 0.75
     ihc_haematoxylin_cytoplasm: float = 0.012
-    ihc_haematoxylin_stroma: float = 0.020
-    ihc_haematoxylin_collagen: float = 0.040
+    ihc_haematoxylin_stroma: float = 0.004
+    ihc_haematoxylin_collagen: float = 0.150
     ihc_background: float = 0.004
     # --- artefacts ---
     dust: bool = True
