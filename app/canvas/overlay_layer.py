@@ -51,11 +51,12 @@ class OverlayLayer(TileLayer):
     def backdrop_level(self) -> int | None:
         return None
 
-    def switch(self, source: Slide | None, tile_size: int) -> None:
-        """Show ``source`` from now on. A source with the same geometry as the one shown keeps
-        the present items (their pixels stay until the new source's tiles replace them, as a
-        slide's do when the focal plane changes); otherwise the layer starts over."""
-        if source is None or self.slide is None or not same_geometry(source, self.slide) \
+    def switch(self, source: Slide | None, tile_size: int, keep_pixels: bool = False) -> None:
+        """Show ``source`` from now on. With ``keep_pixels`` (the same kind of overlay, e.g. of
+        another focal plane) and the same geometry, the present items stay and their pixels show
+        until the new source's tiles replace them, as a slide's do when the focal plane changes;
+        otherwise the layer starts over (no colours of another kind of overlay linger)."""
+        if not keep_pixels or source is None or self.slide is None or not same_geometry(source, self.slide) \
                 or tile_size != self.tile_size:
             self.reset(source, tile_size)
         else:

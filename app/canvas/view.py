@@ -97,9 +97,11 @@ class SlideCanvas(pg.GraphicsView):
         """The computed source drawn over the slide, or None."""
         return self.overlay.slide
 
-    def set_overlay(self, source: Slide | None) -> None:
+    def set_overlay(self, source: Slide | None, keep_pixels: bool = False) -> None:
         """Draw ``source`` (same levels as the slide; pure white = transparent) over the slide,
-        or no overlay (None). Its tiles are fetched for the current view at once."""
+        or no overlay (None). Its tiles are fetched for the current view at once. With
+        ``keep_pixels`` (e.g. the same overlay of another focal plane) the pixels on screen stay
+        until the new ones arrive."""
         old = self.overlay.slide
         if source is old:
             return
@@ -111,7 +113,7 @@ class SlideCanvas(pg.GraphicsView):
         if old is not None:  # its tiles still in flight no longer count for this view
             for req in [r for r in self._inflight if r.slide_uid == old.uid]:
                 del self._inflight[req]
-        self.overlay.switch(source, self.layer.tile_size)
+        self.overlay.switch(source, self.layer.tile_size, keep_pixels)
         self.refresh()
 
     def set_overlay_opacity(self, opacity: float) -> None:

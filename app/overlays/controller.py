@@ -70,6 +70,7 @@ class OverlayController(QObject):
         self._task: asyncio.Task | None = None
         self._cursor: tuple[float, float] | None = None
         self._readout_task: asyncio.Task | None = None
+        self._shown_kind: str | None = None  # key of the kind whose source the canvas draws
 
     # ------------------------------------------------------------------ state
     @property
@@ -93,6 +94,7 @@ class OverlayController(QObject):
             self.canvas.store.forget(src)
         self._sources.clear()
         self._ranges.clear()
+        self._shown_kind = None
         self.slide, self.plane = slide, plane
         if self.kind is not None and not self.kind.available(slide):
             self.kind = None
@@ -131,6 +133,9 @@ class OverlayController(QObject):
             self._sources.move_to_end(key)
             self._show(cached)
             return
+        if self._shown_kind != self.kind.key:  # another kind: off with the old one while building
+            self.canvas.set_overlay(None)
+            self._shown_kind = None
         self._task = asyncio.get_running_loop().create_task(self._prepare(self.kind, self.slide, self.plane, key))
         self.changed.emit()
 
@@ -179,7 +184,10 @@ class OverlayController(QObject):
             self.progress.emit(fraction)
 
     def _show(self, source: Slide | None) -> None:
-        self.canvas.set_overlay(source)
+        kind = self.kind.key if source is not None and self.kind is not None else None
+        # Another plane of the same overlay: its old pixels stand in until the new ones arrive.
+        self.canvas.set_overlay(source, keep_pixels=kind is not None and kind == self._shown_kind)
+        self._shown_kind = kind
         self.changed.emit()
         self._request_readout()
 

@@ -178,6 +178,11 @@ def test_the_legend_shows_the_scale_in_units_and_opacity_applies_to_the_tiles(wi
     assert items and all(abs(i.opacity() - 0.8) < 1e-9 for i in items)
     assert int(window.settings.value("overlay/opacity_percent")) == 80  # remembered for next time
 
+    window.overlay_menu.fill()
+    window.overlay_menu.actions()["depth"].trigger()
+    # While the depth map is being built, no colours or legend of the heatmap linger.
+    assert window.overlays.preparing and window.canvas.overlay_source is None
+    assert window.canvas.overlay.item_count() == 0 and legend.label == ""
     choose(window, qtbot, "depth")
     depth = window.canvas.overlay_source
     assert legend.label == depth.label and "µm" in legend.label
