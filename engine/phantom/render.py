@@ -35,10 +35,16 @@ f (every ``zstar_step_um(level)`` µm, 0.25 µm at level 0, over the block's sta
 the Rec. 601 luma of the rendered intensity is filtered with the 4-neighbour Laplacian, squared,
 and averaged in a Gaussian window of σ = ``ZSTAR_WINDOW_UM`` (4 µm; at least 2 px of the level);
 z* is the f of maximum windowed energy, refined between sweep planes by a parabola through the
-log-energies. So z* is defined at the 4 µm scale (about half a nucleus): it is sampled on cells
-of ``ZSTAR_CELL_UM`` (2 µm) and interpolated bilinearly to pixels. Where a window holds no
-detail (glass) z* falls back smoothly to the section's mid-plane. The all-in-focus truth is the
-image rendered with focus = z* per pixel.
+log-energies. So z* is defined at the 4 µm scale (about half a nucleus): the energy is summed
+on cells of ``ZSTAR_CELL_UM`` (2 µm), its windowed sweep interpolated to 1 µm sub-cells where
+the peak is taken, and z* interpolated bilinearly from there to pixels. Where a window holds no
+detail (glass) z* falls back smoothly to the section's mid-plane. Where neighbouring cells peak
+at depths more than 0.5 µm apart (two layers), z* switches to the nearest cell's value instead
+of ramping through depths where neither layer is sharp. The all-in-focus truth is the image
+rendered with focus = z* per pixel. ``best_focus_of_region`` is the same measure summed over
+a whole region (a patch's label for FocusLiteNN, thesis Eq. 3.9): the focal plane at which the
+region's image is sharpest. The sweep's per-cell energies are cached, so both cost one sweep
+per block (~35 focal planes at level 0).
 
 Coordinates follow ``Slide.read_region``: (x, y) is the top-left in level-0 px, (w, h) are px of
 the requested level, level k has 2^k × the level-0 pitch.
@@ -56,7 +62,7 @@ from .optics import Optics, OTFTable, SpectralGrid
 from .sensor import SensorModel
 from .volume import TissueVolume, z_bin_um
 
-__all__ = ["PhantomRenderer", "BLOCK", "HALO", "FOCUS_STEP_UM", "focus_step_um", "halo_px", "ZSTAR_WINDOW_UM",
+__all__ = ["PhantomRenderer", "clear_shared_caches", "BLOCK", "HALO", "FOCUS_STEP_UM", "focus_step_um", "halo_px", "ZSTAR_WINDOW_UM",
            "ZSTAR_CELL_UM", "zstar_step_um"]
 
 BLOCK = 512
@@ -95,6 +101,17 @@ def focus_step_um(level: int) -> float:
 #: optics (a training set renders many slides through one objective).
 _OTF_SHARED: dict = {}
 _OTF_SHARED_MB = 160
+#: Spectra of render blocks (the costly part: the sampled volume), shared per process and keyed
+#: by the volume's identity; ~5 MB per z bin at level 0, so ~5 tissue blocks.
+_SPECTRA_SHARED = ByteLRU(320 << 20)
+
+
+def clear_shared_caches() -> None:
+    """Empty the process-wide caches (spectra, OTF tables and maps): the next render is cold."""
+    _SPECTRA_SHARED.clear()
+    for table, maps in _OTF_SHARED.values():
+        maps.clear()
+    _OTF_SHARED.clear()
 
 
 def _shared_otfs(optics: Optics) -> tuple[OTFTable, ByteLRU]:
@@ -136,9 +153,12 @@ class PhantomRenderer:
         self.otf, self._otf2d = _shared_otfs(self.optics)
         self._grids: dict[int, tuple] = {}
         mb = 1 << 20
-        self._spectra = ByteLRU(int(cache_mb * 0.45) * mb)
-        self._planes = ByteLRU(int(cache_mb * 0.45) * mb)
-        self._aux = ByteLRU(int(cache_mb * 0.10) * mb)
+        # Spectra depend on the volume only (and the level's pixel aperture): renderers of the
+        # same volume (e.g. slides that differ in planes, noise or scanner error) share them.
+        self._volume_key = (volume.seed, volume.size_px, volume.stains.name, volume.mpp, repr(volume.params))
+        self._spectra = _SPECTRA_SHARED
+        self._planes = ByteLRU(int(cache_mb * 0.75) * mb)
+        self._aux = ByteLRU(int(cache_mb * 0.25) * mb)
 
     # ------------------------------------------------------------------ geometry
     def px_um(self, level: int) -> float:
@@ -172,7 +192,7 @@ class PhantomRenderer:
             F *= self._grid(level)[0].mtf                 # detector pixel aperture (box of the pitch)
             return _Spectra(np.ascontiguousarray(F, np.complex64), np.asarray(vol.z_um)[live],
                             vol.mid_um, vol.tissue)
-        return self._spectra.get_or_compute((level, bi, bj), compute)
+        return self._spectra.get_or_compute((self._volume_key, level, bi, bj), compute)
 
     def _otf(self, level: int, channel: int, dz_key: int) -> np.ndarray:
         """Half map (rows 0..n/2) of channel ``channel``'s OTF at defocus ``dz_key`` (cached)."""
@@ -429,8 +449,10 @@ class PhantomRenderer:
         """The all-in-focus truth: the region rendered with focus = z* per pixel."""
         out = np.empty((h, w, 3), np.uint8)
         for bi, bj, dst, src in self._blocks(level, x, y, w, h):
-            img = self.block_image(level, bi, bj, self.best_focus_block(level, bi, bj), noise, 1001)
-            out[dst] = img[src]
+            zb = self.best_focus_block(level, bi, bj)
+            fb = np.full((BLOCK, BLOCK), zb[src].flat[0], np.float64)   # only the requested
+            fb[src] = zb[src]                                            # pixels' depths count
+            out[dst] = self.block_image(level, bi, bj, fb, noise, 1001)[src]
         return out
 
 

@@ -6,7 +6,9 @@ the tissue; ``scanner_error=False`` makes it 0), plus Poisson–Gaussian sensor 
 (``noise=False`` removes it) and optional JPEG compression. The ground truth shares the same
 volume: ``truth`` renders any uniform focus or per-pixel focus map (absolute z, no scanner
 error, noise-free unless asked), ``best_focus_map`` gives z*(x, y) and ``all_in_focus`` the
-image at z*. Units: level-0 px at 0.25 µm/px, z in µm (positive towards the objective).
+image at z*; ``best_focus_of_region`` gives one z* for a whole patch (its label). Every level
+is rendered directly at its own pitch; the pyramid goes down to one render block. Units:
+level-0 px at 0.25 µm/px, z in µm (positive towards the objective).
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ __all__ = ["PhantomSlide", "DEFAULT_SIZE"]
 
 DEFAULT_SIZE = (80000, 60000)
 MPP = 0.25
+#: Levels halve until the long side fits one 512-px render block, so the overview (the coarsest
+#: level) costs a single block: about a second for the default slide.
 MIN_LEVEL_SIDE = 512
 
 

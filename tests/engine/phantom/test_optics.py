@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from engine.phantom.optics import (Optics, OTFTable, airy_first_zero_um, otf_defocus, psf_born_wolf,
-                                   psf_kernel)
+from engine.phantom.optics import (Optics, OTFTable, SpectralGrid, airy_first_zero_um, otf_defocus,
+                                   psf_born_wolf, psf_kernel)
 
 NA = 0.75
 GREEN = 0.54
@@ -87,3 +87,22 @@ def test_otf_table_interpolates_the_analytic_otf():
     idx = table.radial_index(nu)
     got = table.otf2d(1, table.key(1.5), idx)
     np.testing.assert_allclose(got, otf_defocus(nu, 1.5, 0.54, NA), atol=2e-3)
+
+
+@pytest.mark.parametrize("dz", [0.0, 0.37, -2.5, 7.1, -18.0])
+def test_otf_table_profiles_are_the_analytic_otf(dz):
+    table = OTFTable(Optics())
+    for c, wl in enumerate(Optics().wavelengths_um):
+        key = table.key(dz)
+        np.testing.assert_allclose(table.profile(c, key), otf_defocus(table.nu, key * 0.01, wl, NA), atol=2e-5)
+
+
+def test_half_maps_multiply_like_the_full_transfer_function():
+    n, px = 64, 0.25
+    grid = SpectralGrid(n, px)
+    table = OTFTable(Optics())
+    half = table.otf2d(1, table.key(1.2), table.radial_index(grid.nu_half))
+    full = table.otf2d(1, table.key(1.2), table.radial_index(grid.nu))
+    spec = np.fft.rfft2(np.random.default_rng(0).random((n, n))).astype(np.complex64)
+    out = np.empty_like(spec)
+    np.testing.assert_allclose(grid.apply_half(spec, half, out), spec * full, rtol=1e-6, atol=1e-6)
