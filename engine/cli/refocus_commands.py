@@ -34,7 +34,8 @@ def register(sub) -> None:
                    help="continue from the last checkpoint (or the shipped weights when there is none)")
     t.add_argument("--stacks", nargs="+", default=[], metavar="SLIDE",
                    help="multi-plane slides of your own to fine-tune on (held-out planes as targets)")
-    t.add_argument("--steps", type=int, default=6000, help="total optimiser steps (default 6000)")
+    t.add_argument("--steps", type=int, default=3000, help="total optimiser steps (default 3000)")
+    t.add_argument("--until", type=int, default=None, help="stop after this step (schedule still over --steps)")
     t.add_argument("--batch", type=int, default=4)
     t.add_argument("--crop", type=int, default=96, help="training crop side in px, a multiple of 8 (default 96)")
     t.add_argument("--lr", type=float, default=1e-3)
@@ -110,7 +111,7 @@ def _train(args) -> int:
     cfg = TrainConfig(out=args.out, checkpoints=args.checkpoints, slides=args.slides, steps=args.steps,
                       batch=args.batch, crop=args.crop, lr=args.lr, pool=args.pool, resume=args.resume, stacks=stacks,
                       w_consistency=0.0 if args.no_consistency else TrainConfig.w_consistency,
-                      val_every=args.val_every, threads=args.threads)
+                      val_every=args.val_every, threads=args.threads, until=args.until)
     result = train(cfg, log=lambda m: print(m, flush=True))
     print(json.dumps({"step": result["step"], "best_val_ssim": result["best_val_ssim"], "out": str(args.out)}))
     return 0

@@ -1,7 +1,8 @@
 """Evaluation of refocusing on phantom stacks of one seed, against the phantom's ground truth.
 
-The slide of seed S (stain and thickness drawn from the seed, as for training) is captured at
-25 planes −3 … +3 µm every 0.25 µm with sensor noise and no scanner focus error; ``stacks``
+The slide of seed S (stain and thickness drawn from the seed, as for training) is captured
+every 0.5 µm over the input planes' range (e.g. −2 … +2 µm for FS = 5) with sensor noise and no
+scanner focus error; ``stacks``
 tissue regions of ``size``² px (level 0) are used. For FS = n the inputs are n captured planes
 1 µm apart centred on z = 0, given with their nominal z as focus maps. Targets (truth rendered
 noise-free by the phantom):
@@ -26,9 +27,9 @@ from .baselines import blend, focus_stack, linear_weights, nearest_weights
 from .dataset import smooth_map, tissue_positions, training_slide
 from .image_metrics import as_tensor, ms_ssim, psnr, ssim
 
-__all__ = ["evaluate", "summarise", "EVAL_PLANES_UM", "input_planes_um"]
+__all__ = ["evaluate", "summarise", "CAPTURE_SPACING_UM", "input_planes_um"]
 
-EVAL_PLANES_UM = tuple(round(-3.0 + 0.25 * i, 4) for i in range(25))
+CAPTURE_SPACING_UM = 0.5
 TARGETS = ("on-plane", "between", "beyond", "map", "all-in-focus")
 
 
@@ -47,15 +48,18 @@ def _targets(zin: list[float], size: int, rng: np.random.Generator) -> list[tupl
     return out
 
 
-def _plane_index(z: float) -> int:
-    return int(np.argmin([abs(p - z) for p in EVAL_PLANES_UM]))
+def _plane_index(planes_um, z: float) -> int:
+    i = int(np.argmin([abs(p - z) for p in planes_um]))
+    assert abs(planes_um[i] - z) < 1e-6, (planes_um, z)
+    return i
 
 
 @torch.no_grad()
 def evaluate(seed: int, models: dict, fs=(1, 2, 3, 5), stacks: int = 4, size: int = 256, log=None) -> list[dict]:
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    slide = training_slide(seed, planes=len(EVAL_PLANES_UM), spacing_um=0.25, noise=True)
-    assert tuple(slide.planes_um) == EVAL_PLANES_UM
+    extent = max(abs(z) for n in fs for z in input_planes_um(n))
+    slide = training_slide(seed, planes=int(round(2 * extent / CAPTURE_SPACING_UM)) + 1,
+                           spacing_um=CAPTURE_SPACING_UM, noise=True)
     rng = np.random.default_rng([seed, 11])
     positions = tissue_positions(slide, stacks, rng, size=size)
     scores: dict[tuple, list] = {}
@@ -73,7 +77,7 @@ def evaluate(seed: int, models: dict, fs=(1, 2, 3, 5), stacks: int = 4, size: in
             zin = input_planes_um(n)
             for z in zin:
                 if z not in captured:
-                    captured[z] = as_tensor(slide.read_region(0, x, y, size, size, _plane_index(z)))[0]
+                    captured[z] = as_tensor(slide.read_region(0, x, y, size, size, _plane_index(slide.planes_um, z)))[0]
             stack = torch.stack([captured[z] for z in zin])[None]                 # (1, n, 3, H, W)
             focus = torch.tensor(zin, dtype=torch.float32)[None, :, None, None].expand(1, n, size, size)
             fields = {name: m.encode(stack, focus) for name, m in models.items()}

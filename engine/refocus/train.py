@@ -11,7 +11,9 @@ of their latents is averaged over the three scales.
 Runs are resumable: every ``val_every`` steps the model, optimiser, step and history go to
 ``<checkpoints>/last.pt`` and the validation SSIM (fixed examples of a held-out training-range
 slide, seed 2 000 000, never an evaluation seed) is logged; the best model so far is written to
-``out`` (a weights file, see ``weights.py``) and the curve to ``<checkpoints>/curve.png``.
+``out`` (a weights file, see ``weights.py``), every validated model to
+``<checkpoints>/snapshots/step-N.pt`` (for ablations at equal steps) and the curve to
+``<checkpoints>/curve.png``.
 ``resume`` continues from ``last.pt``, or — when no checkpoint is left — fine-tunes the shipped
 weights. Training data come from the crop cache (``dataset.build_cache``); files added to it while
 training are picked up at the next validation.
@@ -59,6 +61,7 @@ class TrainConfig:
     val_every: int = 200
     val_examples: int = 6           # per plane count 1..5
     resume: bool = False
+    until: int | None = None        # stop after this step (the schedule still follows ``steps``)
     stacks: list = field(default_factory=list)   # opened multi-plane Slide objects to fine-tune on
     seed: int = 0
     threads: int = 1
@@ -144,7 +147,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
     rng = np.random.default_rng(cfg.seed + step)
     log(f"training {model.parameter_count()} parameters on {len(paths)} slides, steps {step}..{cfg.steps}")
     t0, acc = time.time(), []
-    while step < cfg.steps:
+    stop = min(cfg.steps, cfg.until or cfg.steps)
+    while step < stop:
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, step)
         src = user[step % len(user)] if user and step % 2 else sampler
@@ -169,8 +173,9 @@ def train(cfg: TrainConfig, log=print) -> dict:
             log(f"step {step} l1 {m[0]:.4f} 1-ssim {m[1]:.4f} cons {m[2]:.5f} lr {_lr(cfg, step):.2e} "
                 f"{(time.time() - t0) / len(acc):.2f}s/step")
             acc, t0 = [], time.time()
-        if step % cfg.val_every == 0 or step == cfg.steps:
+        if step % cfg.val_every == 0 or step == stop:
             v = validate(model, vset)
+            save_weights(model, ck / "snapshots" / f"step-{step:06d}.pt", {"step": step, "val_ssim": v["all"]})
             history["val"].append([step, v["all"], *[v[f"fs{n}"] for n in range(1, 6)]])
             improved = v["all"] > best
             if improved:
