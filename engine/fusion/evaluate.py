@@ -33,7 +33,23 @@ from .rrf import rrf
 
 TUNING_SEEDS = (101, 102)
 FUSION_VARIANTS = ("SF-ms", "RF-ms", "SF-m")
-DEFAULT_STACKS = 16
+DEFAULT_STACKS = 32
+
+
+def phantom_digest() -> str:
+    """8 hex digits of the phantom's and the stack sampler's source code: cached stacks rendered
+    by another version of the phantom are not reused."""
+    import hashlib
+
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha1()
+    for f in sorted((root / "phantom").glob("*.py")) + [root / "fqa" / "dataset.py"]:
+        h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()[:8]
+
+
+def stacks_cache_path(seed: int, stacks: int, cache: Path | None = None) -> Path:
+    return (cache or cache_dir()) / f"stacks-seed{seed}-n{stacks}-{phantom_digest()}.npz"
 
 
 def cache_dir() -> Path:
@@ -54,7 +70,7 @@ def phantom_eval_stacks(seed: int, stacks: int = DEFAULT_STACKS, cache: Path | N
     from ..fqa.dataset import phantom_stacks
 
     check_eval_seed(seed)
-    path = (cache or cache_dir()) / f"stacks-seed{seed}-n{stacks}.npz"
+    path = stacks_cache_path(seed, stacks, cache)
     if path.exists():
         return StackSet.load(path)
     s = phantom_stacks([seed], stacks, rng_seed=seed)

@@ -10,8 +10,15 @@ Inputs: each column is one model's scores oriented so that higher = blurrier. Sc
 Eq. 4.6) replaces scores by normalised ranks R/N ∈ (0, 1]. The encoder always sees standardised
 values; the likelihood sees the standardised scores (SF) or the ranks (RF).
 
-Hyper-parameters (``steps``, ``lr``, ``scale_floor``) were chosen on phantom tuning seeds
-101 and 102 only (see engine/fusion/evaluate.py, TUNING_SEEDS); evaluation seeds are others.
+Two safeguards keep the joint MAP from degenerating (both documented in `model.py`):
+leave-one-out (model j's likelihood term sees the fused score of the other models, so z cannot
+copy one model to drive its ω̃ to zero) and ``adaptivity``, the bound on how far one patch's
+log-weights may move from the model-level ones (unbounded content-adaptive weights chose one
+model per patch, which made the fused score noisy and let random models' inputs steer it).
+
+Hyper-parameters (``steps``, ``lr``, ``scale_floor``, ``adaptivity``) were chosen on phantom
+tuning seeds 101 and 102 only (see engine/fusion/evaluate.py, TUNING_SEEDS); evaluation seeds are
+others.
 """
 from __future__ import annotations
 
@@ -39,6 +46,7 @@ class FusionConfig:
     seed: int = 0
     threads: int = 1
     max_fit_patches: int = 20_000  # larger sets are fitted on a seeded random subset, then fused whole
+    adaptivity: float | None = 0.1  # bound (nats) on each patch's deviation from the model-level log-weights
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -184,13 +192,12 @@ def fit_fusion(scores: np.ndarray, names: Sequence[str], config: FusionConfig | 
         xo = torch.as_tensor(obs_fit, dtype=torch.float32)
         xe = torch.as_tensor(enc_fit, dtype=torch.float32)
         floor = torch.as_tensor(cfg.scale_floor * obs_fit.std(0).clip(1e-6), dtype=torch.float32)
-        enc = Encoder(m, gen)
+        enc = Encoder(m, gen, cfg.adaptivity)
         obs = ObservationModel(m, score_level=cfg.score_level)
         with torch.no_grad():
             z0, _ = enc(xe)
         _warm_start(obs, xo, z0)
-        params = list(enc.parameters()) + list(obs.parameters())
-        opt = torch.optim.Adam(params, lr=cfg.lr)
+        opt = torch.optim.Adam(list(enc.parameters()) + list(obs.parameters()), lr=cfg.lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps, eta_min=cfg.lr * 0.05)
         losses = []
         for step in range(cfg.steps):

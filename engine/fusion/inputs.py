@@ -18,6 +18,15 @@ from ..fqa.metrics import METRICS
 
 FOCUSLITENN_KERNELS = (1, 2, 10)
 
+#: The classical metrics fused by default, chosen on the tuning seeds (engine/fusion/evaluate.py,
+#: TUNING_SEEDS) for errors that are nearly independent of each other and of FocusLiteNN's: a
+#: band-pass energy (DoG), a spectral-shape measure (its content contrast cancels) and Vollath's
+#: autocorrelation. The fusion assumes models independent given the latent quality (Eq. 4.4):
+#: near-copies (abs_difference / contrast / wavelet_detail; energy / variance of the Laplacian)
+#: or gradient energies sharing one content error (brenner, tenengrad, variance) would out-vote
+#: the rest. Any metric of `METRICS` can still be fused by name.
+FUSION_METRICS = ("difference_of_gaussians", "spectral_entropy", "autocorrelation")
+
 
 @dataclass
 class ModelSet:
@@ -53,8 +62,8 @@ def _metric_patch_scorer(metric):
 
 
 def default_models(metrics: list[str] | None = None, focuslitenn: bool = True) -> ModelSet:
-    """FocusLiteNN-1/2/10 (those whose weights exist) and the classical metrics (all, or the
-    names in ``metrics``)."""
+    """FocusLiteNN-1/2/10 (those whose weights exist) and the classical metrics
+    (`FUSION_METRICS`, or the names in ``metrics``)."""
     ms = ModelSet()
     if focuslitenn:
         for k in FOCUSLITENN_KERNELS:
@@ -65,7 +74,7 @@ def default_models(metrics: list[str] | None = None, focuslitenn: bool = True) -
             model = load_model(path)
             ms.patch_scorers[f"focuslitenn-{k}"] = _focuslitenn_patch_scorer(model)
             ms.tile_scorers[f"focuslitenn-{k}"] = focuslitenn_scorer(model)
-    names = list(METRICS) if metrics is None else list(metrics)
+    names = list(FUSION_METRICS) if metrics is None else list(metrics)
     for name in names:
         if name not in METRICS:
             raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")

@@ -13,7 +13,13 @@ enforced by construction (z = sigmoid(·)), so log p(z) = 0 wherever z can go.
 
 Amortised inference (Eq. 4.5): an encoder of six fully connected M → M layers (LeakyReLU
 between them, none after the last) turns a patch's M scores into M content-adaptive weights
-(softmax), and z_i = sigmoid(s · Σ_j w_ij x_ij + t): a linear combination one can inspect.
+(softmax of per-model logits plus the layers' output, bounded to ± ``adaptivity`` nats), and
+z_i = sigmoid(s · Σ_j w_ij x_ij + t): a linear combination one can inspect.
+
+Leave-one-out: in the objective, model j's likelihood term is evaluated at z_i^(−j), the fused
+score with model j's weight handed to the others in equal shares (`Encoder.leave_one_out`), so
+no model is rewarded for being copied by z (without it, z copies one model and drives that
+model's ω̃ to the floor).
 
 Variants (thesis Sec. 4.3.2): score-level uncertainty (g quadratic, "-s") or model-level only
 (g constant, "-m"); score fusion ("SF", on standardised scores) or rank fusion ("RF", Eq. 4.6,
@@ -62,8 +68,13 @@ class Encoder(nn.Module):
 
     LAYERS = 6
 
-    def __init__(self, m: int, generator: torch.Generator | None = None):
+    def __init__(self, m: int, generator: torch.Generator | None = None, adaptivity: float | None = None):
         super().__init__()
+        #: Bound on the content-adaptive part of the log-weights (None: unbounded). Weights are
+        #: softmax(b + adaptivity · tanh(h(x))): a per-model b (the model-level weight) plus a
+        #: per-patch deviation of at most ± ``adaptivity`` nats from the six layers' output h(x).
+        self.adaptivity = adaptivity
+        self.logits = nn.Parameter(torch.zeros(m))
         self.layers = nn.ModuleList(nn.Linear(m, m) for _ in range(self.LAYERS))
         with torch.no_grad():
             for lin in self.layers:
@@ -82,7 +93,9 @@ class Encoder(nn.Module):
             h = lin(h)
             if k < self.LAYERS - 1:
                 h = F.leaky_relu(h, 0.2)
-        return torch.softmax(h, dim=-1)
+        if self.adaptivity is not None:
+            h = self.adaptivity * torch.tanh(h)
+        return torch.softmax(self.logits + h, dim=-1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         w = self.weights(x)
@@ -91,10 +104,16 @@ class Encoder(nn.Module):
 
     def leave_one_out(self, x: torch.Tensor) -> torch.Tensor:
         """z_i^(−j): the fused score of patch i with model j's term left out of the linear
-        combination (the other weights renormalised), (N, M)."""
+        combination and its weight shared equally by the others, (N, M). (Sharing in proportion
+        to the others' weights would leave the near-zero weights' ratios free to fit model j
+        alone; equal shares leave no such freedom.)"""
         w = self.weights(x)
+        m = x.shape[-1]
         wx = w * x
-        rest = (wx.sum(-1, keepdim=True) - wx) / (1 - w).clamp_min(1e-6)
+        # Model j's weight goes to the others in equal shares: w_k + w_j / (M − 1).
+        share = w / max(m - 1, 1)
+        total = x.sum(-1, keepdim=True)
+        rest = wx.sum(-1, keepdim=True) - wx + share * (total - x)
         return torch.sigmoid(self.log_s.exp() * rest + self.t)
 
 

@@ -1,0 +1,111 @@
+"""Unsupervised fits on real scores: the models of `engine.fusion.inputs` scoring small phantom
+focal stacks (exact labels |z − z*| in µm, which the fit never sees)."""
+import numpy as np
+import pytest
+from scipy.stats import rankdata
+
+from engine.evaluation import srcc
+from engine.fusion import FusionConfig, fit_fusion, rrf
+from engine.fusion.evaluate import compare_methods
+from engine.fusion.inputs import random_models
+from tests.engine.fusion.phantom_scores import SEED, phantom_scores
+
+#: Few optimisation steps keep the tests fast; the figures reported use the defaults.
+STEPS = 400
+
+
+@pytest.fixture(scope="module")
+def data():
+    return phantom_scores()
+
+
+@pytest.fixture(scope="module")
+def with_random(data):
+    names, noise = random_models(len(data.labels), 2, SEED)
+    return np.concatenate([data.scores, noise], 1), list(data.names) + names
+
+
+@pytest.fixture(scope="module")
+def fitted(with_random):
+    scores, names = with_random
+    return fit_fusion(scores, names, FusionConfig("SF-ms", steps=STEPS))
+
+
+def test_the_fused_score_follows_the_defocus_it_never_saw(data, fitted):
+    singles = [srcc(data.scores[:, j], data.labels) for j in range(data.scores.shape[1])]
+    fused = srcc(fitted.fused, data.labels)
+    assert fused > 0.5
+    assert fused > np.median(singles)
+    assert ((fitted.fused > 0) & (fitted.fused < 1)).all()
+
+
+def test_random_models_get_the_smallest_weights_and_the_largest_scales(data, fitted):
+    names = fitted.names
+    real = [n for n in names if not n.startswith("random-")]
+    random = ["random-1", "random-2"]
+    assert max(fitted.weights[n] for n in random) < min(fitted.weights[n] for n in real)
+    # ω̃ of a random model is about the s.d. of its standardised scores (1): nothing explains them,
+    # while the models that carry the fused score have smaller scales
+    leaders = sorted(real, key=lambda n: -fitted.weights[n])[:2]
+    assert min(fitted.scales[n] for n in random) > 0.8
+    assert min(fitted.scales[n] for n in random) > max(fitted.scales[n] for n in leaders)
+    assert sum(fitted.weights.values()) == pytest.approx(1.0, abs=1e-5)
+    assert set(fitted.summary()[names[0]]) >= {"weight", "scale", "a", "b", "c", "sigma", "alpha", "g"}
+
+
+def test_amortised_fusion_of_new_patches_reproduces_the_fit(with_random, fitted):
+    scores, _ = with_random
+    z, u, w = fitted.fuse(scores[:7])
+    np.testing.assert_allclose(z, fitted.fused[:7], rtol=1e-6)
+    np.testing.assert_allclose(u, fitted.uncertainty[:7], rtol=1e-6)
+    assert (u > 0).all() and w.shape == (7, scores.shape[1])
+
+
+def test_a_fit_is_deterministic_for_its_seed(with_random, fitted):
+    scores, names = with_random
+    again = fit_fusion(scores, names, FusionConfig("SF-ms", steps=STEPS))
+    np.testing.assert_array_equal(again.fused, fitted.fused)
+
+
+def test_rank_fusion_only_sees_ranks(data):
+    """RF-ms (Eq. 4.6) gives the same fused scores after any increasing change of a model's scores."""
+    cfg = FusionConfig("RF-ms", steps=150)
+    warped = data.scores.copy()
+    warped[:, 0] = np.exp(3 * warped[:, 0] / np.abs(warped[:, 0]).max())
+    a = fit_fusion(data.scores, data.names, cfg)
+    b = fit_fusion(warped, data.names, cfg)
+    np.testing.assert_allclose(a.fused, b.fused, atol=1e-5)
+    assert not np.allclose(fit_fusion(warped, data.names, FusionConfig("SF-ms", steps=150)).fused, a.fused)
+
+
+def test_the_comparison_lists_every_model_variant_and_rrf(data, with_random):
+    scores, names = with_random
+    out = compare_methods(scores, data.labels, names, variants=("SF-m",), config=FusionConfig(steps=150))
+    methods = [r["method"] for r in out["rows"]]
+    assert methods == names + ["SF-m", "RRF"]
+    rrf_row = out["rows"][-1]
+    assert rrf_row["srcc"] == pytest.approx(srcc(rrf(scores), data.labels))
+    assert set(out["weights"]["SF-m"]) == set(names)
+    check = out["uncertainty"]["SF-m"]
+    assert check["top_decile_patches"] >= len(data.labels) // 10
+    assert {"top_decile_rank_error", "rest_rank_error", "top_decile_error_um", "rest_error_um"} <= set(check)
+
+
+def test_scores_fusion_cannot_use_are_refused(data):
+    with pytest.raises(ValueError, match="NaN"):
+        bad = data.scores.copy()
+        bad[3, 1] = np.nan
+        fit_fusion(bad, data.names)
+    with pytest.raises(ValueError, match="at least 8 patches and 2 models"):
+        fit_fusion(data.scores[:5], data.names)
+    with pytest.raises(ValueError, match="model names"):
+        fit_fusion(data.scores, data.names[:-1])
+    with pytest.raises(ValueError, match="unknown fusion variant"):
+        FusionConfig("XF-ms")
+
+
+def test_uncertainty_ranks_patches_by_how_much_the_models_disagree(data, fitted):
+    """Patches the models disagree on (spread of their score ranks) are less certain."""
+    ranks = np.stack([rankdata(c) for c in data.scores.T], 1) / len(data.labels)
+    spread = ranks.std(1)
+    assert srcc(fitted.uncertainty, spread) > 0.3
