@@ -89,12 +89,8 @@ def cellular(s: Sampler, cell_um: float, seed: int, key: int, prob: float = 1.0,
     ox, oy = ix0 * cell_um, iy0 * cell_um
     fxr = (fx - ox).astype(np.float32)
     fyr = (fy - oy).astype(np.float32)
-    if s.grid:
-        Xr = (s.X - ox).astype(np.float32)
-        Yr = (s.Y - oy).astype(np.float32)
-    else:
-        Xr = (s.X - ox).astype(np.float32)
-        Yr = (s.Y - oy).astype(np.float32)
+    Xr = (s.X - ox).astype(np.float32)
+    Yr = (s.Y - oy).astype(np.float32)
     if s.grid and n_feat <= 28:
         for j, i in zip(*np.nonzero(exists)):
             d = np.sqrt((Xr - fxr[j, i]) ** 2 + (Yr - fyr[j, i]) ** 2)
@@ -126,6 +122,14 @@ def _update(d, idv, d1, d2, best, bx=None, by=None, fxv=None, fyv=None):
 def _feature_uniform(seed: int, key: int, ids: np.ndarray, k: int) -> np.ndarray:
     """A per-feature random number from the feature's lattice id."""
     return uniform(seed, key, ids & 0xFFFF, ids >> 16, k).astype(np.float32)
+
+
+def _feature_uniforms(seed: int, key: int, ids: np.ndarray, ks) -> dict:
+    """``_feature_uniform`` for several k at once, hashing each distinct id once (a block has a
+    few features and many pixels)."""
+    uniq, inv = np.unique(ids, return_inverse=True)
+    inv = inv.reshape(ids.shape)
+    return {k: _feature_uniform(seed, key, uniq, k)[inv] for k in ks}
 
 
 @dataclass
@@ -197,13 +201,13 @@ def regions(s: Sampler, seed: int, p: TissueParams, slide_um: tuple[float, float
 
     d, gid, _, gx, gy = cellular(s, p.gland_cell_um, seed, key_of("glands"), p.gland_prob, epi_allowed,
                                  (0.2, 0.8), want_xy=True)
-    gk = key_of("gland-props")
-    R = p.gland_radius_um[0] + (p.gland_radius_um[1] - p.gland_radius_um[0]) * _feature_uniform(seed, gk, gid, 1)
-    T = p.epithelium_um[0] + (p.epithelium_um[1] - p.epithelium_um[0]) * _feature_uniform(seed, gk, gid, 2)
+    gu = _feature_uniforms(seed, key_of("gland-props"), gid, range(1, 8))
+    R = p.gland_radius_um[0] + (p.gland_radius_um[1] - p.gland_radius_um[0]) * gu[1]
+    T = p.epithelium_um[0] + (p.epithelium_um[1] - p.epithelium_um[0]) * gu[2]
     # Irregular outlines: each gland is stretched along its own axis (aspect 1–2), and its
     # boundary is displaced by noise on three scales (lobes, buds, small bumps).
-    ang = np.float32(np.pi) * _feature_uniform(seed, gk, gid, 5)
-    asp = 1.0 + np.float32(p.gland_elongation) * _feature_uniform(seed, gk, gid, 6)
+    ang = np.float32(np.pi) * gu[5]
+    asp = 1.0 + np.float32(p.gland_elongation) * gu[6]
     ddx = (s.X - gx).astype(np.float32)
     ddy = (s.Y - gy).astype(np.float32)
     ca, sa = np.cos(ang), np.sin(ang)
@@ -216,11 +220,11 @@ def regions(s: Sampler, seed: int, p: TissueParams, slide_um: tuple[float, float
     gland = 1.0 - smoothstep(R - e, R + e, dn)
     T = T * (1.0 + 0.45 * s.fbm(14.0, 2, seed, key_of("gland-epi-thickness")))
     lumen_g = 1.0 - smoothstep(R - T - e, R - T + e, dn)
-    has_cleft = _feature_uniform(seed, gk, gid, 3) < p.cleft_prob
-    cleft_w = 1.2 + 2.5 * _feature_uniform(seed, gk, gid, 7)
+    has_cleft = gu[3] < p.cleft_prob
+    cleft_w = 1.2 + 2.5 * gu[7]
     cleft = np.where(has_cleft, smoothstep(R - e, R + e, dn) * (1.0 - smoothstep(R + cleft_w, R + cleft_w + 2 * e, dn)),
                      0.0)
-    secretion = lumen_g * (_feature_uniform(seed, gk, gid, 4) < 0.45)
+    secretion = lumen_g * (gu[4] < 0.45)
     epithelium = gland - lumen_g
     # Lymphoid aggregates and fat (adipocytes) in the remaining stroma.
     lymph = smoothstep(p.lymphoid_threshold, p.lymphoid_threshold + 0.06,
@@ -239,9 +243,9 @@ def regions(s: Sampler, seed: int, p: TissueParams, slide_um: tuple[float, float
     # Vessels: round lumens with a muscular wall, in stroma.
     stroma_like = (1.0 - gland) * (1.0 - fat_w)
     dv, vid, _ = cellular(s, p.vessel_cell_um, seed, key_of("vessels"), p.vessel_prob, None, (0.2, 0.8))
-    vk = key_of("vessel-props")
-    rv = p.vessel_radius_um[0] + (p.vessel_radius_um[1] - p.vessel_radius_um[0]) * _feature_uniform(seed, vk, vid, 1) ** 2
-    wall = 2.0 + 0.35 * rv * _feature_uniform(seed, vk, vid, 2)
+    vu = _feature_uniforms(seed, key_of("vessel-props"), vid, (1, 2))
+    rv = p.vessel_radius_um[0] + (p.vessel_radius_um[1] - p.vessel_radius_um[0]) * vu[1] ** 2
+    wall = 2.0 + 0.35 * rv * vu[2]
     dvn = dv * (1.0 + np.float32(0.1) * wob)
     v_lumen = (1.0 - smoothstep(rv - e, rv + e, dvn)) * stroma_like
     v_wall = (smoothstep(rv - e, rv + e, dvn) - smoothstep(rv + wall - e, rv + wall + e, dvn)) * stroma_like
@@ -303,9 +307,9 @@ def pure_regions(s: Sampler, name: str, seed: int, p: TissueParams, with_fibre_a
 FIBRE_FAMILIES = ((0.35, 0), (1.55, 1), (2.45, 0), (0.95, 1))
 
 #: Fibre scales (µm): (across, along) of the coarse and the fine streak octave.
-FIBRE_COARSE = (2.6, 24.0)
+FIBRE_COARSE = (3.8, 30.0)
 FIBRE_FINE = (1.0, 10.0)
-FIBRE_FIBRIL = (0.55, 6.0)
+FIBRE_FIBRIL = (0.8, 6.0)
 
 
 def fibre_weights(s: Sampler, seed: int) -> list[np.ndarray]:
@@ -322,58 +326,70 @@ def fibre_angle(s: Sampler, seed: int) -> np.ndarray:
     return np.asarray([a for a, _ in FIBRE_FAMILIES], np.float32)[k]
 
 
-def _streaks(n: np.ndarray) -> np.ndarray:
-    """Fibre density in [0, 1] from streak noise in [-1, 1]: bundles where it is high, gaps between."""
-    return smoothstep(0.0, 0.3, n)
+#: Streak-noise thresholds (lo, hi) of fibre bundles in dense and in loose stroma: dense
+#: stroma is mostly collagen split by thin clefts, loose stroma a few wavy fibres on glass.
+STREAKS_DENSE = (-0.5, -0.15)
+STREAKS_LOOSE = (0.05, 0.35)
+
+
+def _streaks(n: np.ndarray, loose) -> np.ndarray:
+    """Fibre density in [0, 1] from streak noise in [-1, 1] and the stroma's looseness."""
+    lo = STREAKS_DENSE[0] + (STREAKS_LOOSE[0] - STREAKS_DENSE[0]) * loose
+    hi = STREAKS_DENSE[1] + (STREAKS_LOOSE[1] - STREAKS_DENSE[1]) * loose
+    t = np.clip((n - lo) / (hi - lo), 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
 
 
 _FIBRE_MEAN: dict = {}
 
 
-def fibre_mean(p: TissueParams) -> float:
-    """Mean of the full-resolution fibre pattern (estimated once on 40 000 hashed points): the
-    value a level too coarse to resolve fibres uses, so every level keeps the mean density."""
-    k = (p.fibre_waviness,)
+def fibre_mean(p: TissueParams, loose: float) -> float:
+    """Mean of the full-resolution fibre pattern in dense (``loose`` = 0) or loose (1) stroma,
+    estimated once on a 200 × 200 grid of points 3.7 µm apart: the value a level too coarse
+    to resolve fibres uses, so every level keeps the mean density."""
+    k = (p.fibre_waviness, p.fibril_contrast, float(loose))
     if k not in _FIBRE_MEAN:
         g = np.arange(200, dtype=np.float64) * 3.7
         s = Sampler(g, g, 0.25, grid=True)
-        vals = [_fibre_family(s, 12345, p, i, 1.0) for i in range(len(FIBRE_FAMILIES))]
+        vals = [_fibre_family(s, 12345, p, i, 1.0, float(loose)) for i in range(len(FIBRE_FAMILIES))]
         _FIBRE_MEAN[k] = float(np.mean(vals))
     return _FIBRE_MEAN[k]
 
 
-def _fibre_family(s: Sampler, seed: int, p: TissueParams, i: int, band_fine: float) -> np.ndarray:
+def _fibre_family(s: Sampler, seed: int, p: TissueParams, i: int, band_fine: float, loose) -> np.ndarray:
     ang = FIBRE_FAMILIES[i][0]
     k = key_of(f"fibre{i}")
     warp = (np.float32(p.fibre_waviness) * s.fbm(45.0, 2, seed, k)
             + np.float32(0.3 * p.fibre_waviness) * s.fbm(12.0, 2, seed, k + 1))
-    n = 0.62 * value_noise_aniso(s.X, s.Y, ang, *FIBRE_COARSE, seed, k + 2, warp)
+    n = 0.7 * value_noise_aniso(s.X, s.Y, ang, *FIBRE_COARSE, seed, k + 2, warp)
     if band_fine > 0:
-        n = n + np.float32(0.38 * band_fine) * value_noise_aniso(s.X, s.Y, ang + 0.08, *FIBRE_FINE, seed, k + 3, warp)
-    pat = _streaks(n)
-    band_fibril = float(np.clip((FIBRE_FIBRIL[0] / s.px_um - 2.0) / 2.0, 0.0, 1.0))
-    if band_fibril > 0:   # fibrils inside the bundles (zero mean: the mean density is kept)
-        pat = pat * (1.0 + np.float32(0.35 * band_fibril)
-                     * value_noise_aniso(s.X, s.Y, ang - 0.05, *FIBRE_FIBRIL, seed, k + 4, warp))
+        n = n + np.float32(0.3 * band_fine) * value_noise_aniso(s.X, s.Y, ang + 0.08, *FIBRE_FINE, seed, k + 3, warp)
+    pat = _streaks(n, loose)
+    band_fibril = float(np.clip((FIBRE_FIBRIL[0] / s.px_um - 1.5) / 1.5, 0.0, 1.0))
+    if band_fibril > 0:   # fibrils inside the bundles
+        pat = pat * np.maximum(1.0 + np.float32(p.fibril_contrast * band_fibril)
+                               * value_noise_aniso(s.X, s.Y, ang - 0.05, *FIBRE_FIBRIL, seed, k + 4, warp), 0.0)
     return pat
 
 
-def fibres(s: Sampler, seed: int, p: TissueParams) -> tuple[np.ndarray, np.ndarray]:
+def fibres(s: Sampler, seed: int, p: TissueParams, loose) -> tuple[np.ndarray, np.ndarray]:
     """Collagen fibre density in [0, 1] for the lower and the upper half of the section.
 
-    Each family is anisotropic value noise, streaky along its direction (cells ~2.6 × 28 µm and
-    ~1.1 × 11 µm), domain-warped across (waviness ``fibre_waviness`` µm over ~45 µm), then
-    thresholded: bundles of irregular width that split, end and leave gaps, not periodic stripes.
-    Band limit: the fine octave fades out below 4 pixels per cell, and the whole pattern fades
-    to its mean ``fibre_mean`` as the coarse octave does."""
+    Each family is anisotropic value noise, streaky along its direction (cells ~3.8 × 30 µm and
+    ~1 × 10 µm), domain-warped across (waviness ``fibre_waviness`` µm over ~45 µm), then
+    thresholded (``STREAKS_DENSE`` / ``STREAKS_LOOSE`` by the looseness field ``loose``):
+    bundles of irregular width that split, end and leave clefts, not periodic stripes; fibrils
+    (~0.8 µm) modulate the bundles. Band limit: the fine octave fades out below 4 pixels per
+    cell, and the whole pattern fades to its mean ``fibre_mean`` as the coarse octave does."""
     ws = fibre_weights(s, seed)
     halves = [np.zeros(s.shape, np.float32), np.zeros(s.shape, np.float32)]
     band = float(np.clip((FIBRE_COARSE[0] / s.px_um - 2.0) / 2.0, 0.0, 1.0))
     band_fine = float(np.clip((FIBRE_FINE[0] / s.px_um - 2.0) / 2.0, 0.0, 1.0))
-    mean = np.float32(fibre_mean(p))
+    loose = np.asarray(loose, np.float32)
+    mean = fibre_mean(p, 0.0) + (fibre_mean(p, 1.0) - fibre_mean(p, 0.0)) * loose
     for i, (_, half) in enumerate(FIBRE_FAMILIES):
         if band > 0:
-            pat = _fibre_family(s, seed, p, i, band_fine)
+            pat = _fibre_family(s, seed, p, i, band_fine, loose)
             pat = band * pat + (1.0 - band) * mean
         else:
             pat = mean

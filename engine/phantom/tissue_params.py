@@ -32,7 +32,7 @@ class TissueParams:
     # --- section geometry (µm) ---
     thickness_um: float = 4.5          # mean section thickness (3–6 µm)
     thickness_var_um: float = 0.8      # slow variation of the thickness
-    warp_amplitude_um: float = 1.5     # slow warping of the mid-plane, ±
+    warp_amplitude_um: float = 1.2     # slow warping of the mid-plane, ±
     warp_scale_um: float = 700.0       # wavelength scale of the warp
     roughness_um: float = 0.5          # uneven upper surface, ±
     roughness_scale_um: float = 30.0
@@ -55,6 +55,7 @@ class TissueParams:
     fat_threshold: float = 0.40
     adipocyte_um: float = 55.0         # lattice of adipocytes (cell diameter ~ this)
     fibre_waviness: float = 7.0        # domain-warp amplitude of collagen fibres across their direction (µm)
+    fibril_contrast: float = 1.3      # relative density modulation of fibrils inside collagen bundles
     gland_elongation: float = 0.6      # glands stretched by up to 1 + this along their own axis
     gland_irregularity: float = 0.30   # boundary displacement by lobes, relative to the radius
     loose_scale_um: float = 70.0       # scale of loose (oedematous) versus dense stroma
@@ -89,7 +90,7 @@ class TissueParams:
     # --- stain amounts (OD per µm of path) ---
     eosin_cytoplasm: float = 0.070
     eosin_stroma_ground: float = 0.020
-    eosin_collagen: float = 0.200
+    eosin_collagen: float = 0.160
     eosin_muscle: float = 0.070
     eosin_membrane: float = 0.080
     eosin_lymphoid: float = 0.012
@@ -97,8 +98,8 @@ class TissueParams:
     eosin_nucleus: float = 0.020       # eosin taken up by nuclei
     eosin_cell_border: float = 0.060   # epithelial cell borders (membranes)
     haematoxylin_cytoplasm: float = 0.022
-    haematoxylin_stroma: float = 0.008
-    haematoxylin_collagen: float = 0.006
+    haematoxylin_stroma: float = 0.006
+    haematoxylin_collagen: float = 0.002
     cytoplasm_texture: float = 0.8    # relative granularity of cytoplasm
     # IHC (stain="ihc"): DAB with a haematoxylin counterstain, no eosin
     dab_positive_fraction: float = 0.0  # nuclei with nuclear DAB
@@ -109,7 +110,7 @@ class TissueParams:
     ihc_haematoxylin_scale: float = 0.75
     ihc_haematoxylin_cytoplasm: float = 0.012
     ihc_haematoxylin_stroma: float = 0.004
-    ihc_haematoxylin_collagen: float = 0.150
+    ihc_haematoxylin_collagen: float = 0.090
     ihc_background: float = 0.004
     # --- artefacts ---
     dust: bool = True

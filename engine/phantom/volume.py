@@ -6,20 +6,30 @@ hundreds of µm); z is µm relative to the slide's nominal focal plane, positive
 objective. The material is a set of *columns*: at each (x, y) a z-interval [lo, hi] holding
 stains at densities in OD units per µm of path:
 
-* the slab itself, in a lower and an upper half: cytoplasm, stromal ground substance, collagen
-  fibre families (each family in one half, so fibres at different depths), vessel walls,
-  adipocyte membranes, lumen secretions;
-* nuclei (three jittered lattices, ellipsoids cut by the section's surfaces, chromatin texture,
-  nuclear rim, nucleoli) and red blood cells (biconcave discs);
+* the slab itself, in a lower and an upper half: epithelial cytoplasm (granular, a tone per
+  cell) with cell borders (the Voronoi cells of the first nucleus lattice, so each cell holds
+  its nucleus when it is in the section); stroma of collagen fibre bundles (irregular, wavy,
+  fibrillar; each fibre family in one half, so different depths show different fibres) and
+  ground substance that is largely gone in loose stroma; vessel walls, adipocyte membranes,
+  lumen secretions; a haematoxylin floor in cytoplasm and stroma as real sections have;
+* nuclei (three jittered lattices, ellipsoids cut by the section's surfaces, at random depths;
+  granular chromatin, a nuclear rim, nucleoli, rough outlines; hyperchromatic and vesicular
+  epithelial nuclei) and red blood cells (biconcave discs);
+* IHC: haematoxylin counterstain, DAB in the membranes and cytoplasm of positive epithelium,
+  no eosin;
 * artefacts above the section: dust in the mountant, air-bubble rims, marker ink; folds double
   the section.
 
 Sampling. The z axis is cut into bins of ``z_bin_um(level)`` µm (0.5 µm at full resolution,
 never finer than the level's pixel pitch) on a grid fixed for the whole slide; each bin holds
 the stain path length inside it (box occupancy), converted to per-channel OD with the stains'
-OD vectors. Coarse levels are band-limited: noise octaves finer than two pixels are dropped,
-edges are never sharper than a pixel, and where a nucleus is smaller than ~2 pixels (pitch
-≥ 4 µm) nuclei are replaced by their mean haematoxylin density.
+OD vectors. Levels up to ``COARSE_PX_UM`` (3 µm/px) draw everything explicitly, band-limited:
+noise octaves finer than two pixels are dropped (fibre patterns fade to their mean), edges are
+never sharper than a pixel. Coarser levels are band-limited statistics: each pixel transmits
+the area-weighted mean transmittance of its compartments, measured once at full resolution on
+pure-compartment squares (``TissueVolume.calibration``), so the overview keeps the mean colour
+of the fine level (Beer–Lambert is not linear: the mean OD would be too dark) and costs no
+cell-by-cell rendering.
 """
 from __future__ import annotations
 
@@ -202,7 +212,7 @@ class TissueVolume:
         if loose is None:
             loose = looseness(s, seed, p)
         ground = reg.stroma * (1.0 - 0.85 * loose) * np.maximum(1.0 + 0.5 * mott + 0.3 * gran, 0.0)
-        f_lo, f_hi = fibres(s, seed, p)
+        f_lo, f_hi = fibres(s, seed, p, loose)
         fib = np.float32(2.0) * reg.stroma * solid
         f_lo, f_hi = f_lo * fib, f_hi * fib
         muscle = reg.vessel_wall * np.maximum(1.0 + 0.4 * mott + 0.4 * gran, 0.0)

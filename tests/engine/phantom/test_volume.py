@@ -40,13 +40,13 @@ def test_collagen_fibres_are_irregular_not_periodic():
     t = np.arange(2048) * 0.25                      # 512 µm across the family's direction
     xs, ys = -np.sin(ang) * t + 3000.0, np.cos(ang) * t + 3000.0
     s = Sampler(xs, ys, 0.25, grid=False)
-    lo, hi = fibres(s, 5, p)
+    lo, hi = fibres(s, 5, p, 0.5)
     f = (lo + hi) - (lo + hi).mean()
     ac = np.correlate(f, f, "full")[len(f) - 1:]
     ac = ac / ac[0]
     lags_um = np.arange(len(ac)) * 0.25
     assert ac[(lags_um > 4.0) & (lags_um < 60.0)].max() < 0.5
-    assert 0.05 < fibre_mean(p) < 0.6
+    assert 0.05 < fibre_mean(p, 1.0) < fibre_mean(p, 0.0) < 0.9
     assert f.std() > 0.05                             # there are fibres and gaps
 
 
