@@ -19,8 +19,11 @@ level: pixel p shows the tissue imaged with the focal plane at f(p)), or a calla
 ``f(x_um, y_um, px_um) -> (h, w)`` evaluated on each block. Focal planes are computed exactly on
 a grid of ``focus_step_um(level)`` (0.1 µm at full resolution, coarser at coarse levels where
 the depth of field is larger) and linearly interpolated in OD between the two nearest grid
-planes (error well below one grey level: the depth of field is ≥ 1.3 µm). A uniform focus goes
-through the very same path as a constant map, so both give identical pixels.
+planes (error well below one grey level: the depth of field is ≥ 1.3 µm). Where the focus is
+the same over a whole block (a uniform focus, a constant map, a focal stack's plane) that plane
+is computed exactly instead (to ``PLANE_QUANTUM_UM``, 0.01 µm), so a plane costs one spectral
+sum whatever its z. A uniform focus goes through the very same path as a constant map, so both
+give identical pixels.
 
 Blocks. Rendering happens on a fixed grid of ``BLOCK``-px blocks per level, each computed with a
 margin of ``halo_px(level)`` px (16 µm at levels 0–2, 16 px coarser: wider than the defocus PSF
@@ -69,6 +72,8 @@ BLOCK = 512
 #: Margin (px) of a level-0 block; see ``halo_px``.
 HALO = 64
 FOCUS_STEP_UM = 0.1
+#: A focus that is uniform over a block is computed exactly, to this resolution (µm).
+PLANE_QUANTUM_UM = 0.01
 _KNOT_EPS = 1e-6
 #: Luma weights (Rec. 601, as engine.fqa.metrics) of the grey image whose sharpness defines z*.
 LUMA = (0.299, 0.587, 0.114)
@@ -227,10 +232,30 @@ class PhantomRenderer:
             return np.ascontiguousarray(img[:, h:h + BLOCK, h:h + BLOCK], np.float32)
         return self._planes.get_or_compute((level, bi, bj, int(knot)), compute)
 
+    def plane_od(self, level: int, bi: int, bj: int, f_um: float) -> np.ndarray:
+        """Blurred OD (3, BLOCK, BLOCK) of a block with one focal plane at ``f_um`` (rounded to
+        ``PLANE_QUANTUM_UM``), computed exactly (a knot when it lies on the knot grid; cached)."""
+        q = int(round(f_um / PLANE_QUANTUM_UM))
+        per_knot = int(round(focus_step_um(level) / PLANE_QUANTUM_UM))
+        if q % per_knot == 0:
+            return self.knot_od(level, bi, bj, q // per_knot)
+
+        def compute():
+            sp = self.spectra(level, bi, bj)
+            if sp.G is None:
+                return np.zeros((3, BLOCK, BLOCK), np.float32)
+            h = halo_px(level)
+            img = self._focal_od(level, sp, round(q * PLANE_QUANTUM_UM, 6))
+            return np.ascontiguousarray(img[:, h:h + BLOCK, h:h + BLOCK], np.float32)
+        return self._planes.get_or_compute((level, bi, bj, "plane", q), compute)
+
     # ------------------------------------------------------------------ one block
     def block_od(self, level: int, bi: int, bj: int, focus) -> np.ndarray:
         """OD (3, BLOCK, BLOCK) of a block for a focus: float, (BLOCK, BLOCK) array or callable."""
         fm = self._block_focus(level, bi, bj, focus)
+        fmin, fmax = float(fm.min()), float(fm.max())
+        if fmin == fmax:             # one focal plane over the whole block: computed exactly
+            return self.plane_od(level, bi, bj, fmin).copy()
         t = fm / focus_step_um(level)
         k0 = np.floor(t + _KNOT_EPS).astype(np.int64)
         frac = (t - k0).astype(np.float32)
