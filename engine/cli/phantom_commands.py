@@ -85,10 +85,25 @@ def _write(args) -> int:
     slide = _make_slide(args, planes=args.planes, spacing_um=args.spacing, noise=not args.no_noise,
                         scanner_error=not args.no_scanner_error, jpeg_quality=args.jpeg)
     args.out.parent.mkdir(parents=True, exist_ok=True) if args.out.parent != Path("") else None
-    write_ome_tiff(args.out, slide)
+    write_ome_tiff(args.out, slide, progress=_progress_printer(f"writing {args.out}"))
     W, H = slide.dimensions
     print(f"wrote {args.out}: {W}x{H} px, {len(slide.levels)} levels, planes_um={list(slide.planes_um)}")
     return 0
+
+
+def _progress_printer(label: str):
+    """A ``progress(done, total)`` that redraws one status line on an interactive stderr."""
+    if not sys.stderr.isatty():
+        return None
+    last = [-1]
+
+    def progress(done: int, total: int) -> None:
+        pct = int(100 * done / max(total, 1))
+        if pct != last[0]:
+            last[0] = pct
+            print(f"\r{label}: {pct}% ({done}/{total} tiles)", end="" if done < total else "\n",
+                  file=sys.stderr, flush=True)
+    return progress
 
 
 def _parse_region(text: str) -> tuple[int, int, int, int]:
