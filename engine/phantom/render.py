@@ -147,7 +147,11 @@ class _Spectra:
 
 
 class PhantomRenderer:
-    """Renders a ``TissueVolume`` through ``Optics`` (and optionally a ``SensorModel``)."""
+    """Renders a ``TissueVolume`` through ``Optics`` (and optionally a ``SensorModel``).
+
+    ``cache_mb`` bounds this renderer's caches of focal planes (55 %) and of z* sweeps and maps
+    (15 %); block spectra (320 MB) and OTFs (160 MB) live in process-wide caches shared by every
+    renderer of the same volume / optics."""
 
     def __init__(self, volume: TissueVolume, optics: Optics | None = None, sensor: SensorModel | None = None,
                  cache_mb: int = 640):
@@ -162,8 +166,8 @@ class PhantomRenderer:
         # same volume (e.g. slides that differ in planes, noise or scanner error) share them.
         self._volume_key = (volume.seed, volume.size_px, volume.stains.name, volume.mpp, repr(volume.params))
         self._spectra = _SPECTRA_SHARED
-        self._planes = ByteLRU(int(cache_mb * 0.75) * mb)
-        self._aux = ByteLRU(int(cache_mb * 0.25) * mb)
+        self._planes = ByteLRU(int(cache_mb * 0.55) * mb)
+        self._aux = ByteLRU(int(cache_mb * 0.15) * mb)
 
     # ------------------------------------------------------------------ geometry
     def px_um(self, level: int) -> float:
