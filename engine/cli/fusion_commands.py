@@ -54,7 +54,7 @@ def register(sub) -> None:
     e.add_argument("--seed", type=int, required=True, metavar="S", help="phantom seed (evaluation seeds < 1000000)")
     e.add_argument("--random-models", type=int, default=0, metavar="K",
                    help="add K models that output uniform random numbers (thesis Table 4.4)")
-    e.add_argument("--stacks", type=int, default=None, metavar="N", help="focal stacks to render (default 32)")
+    e.add_argument("--stacks", type=int, default=None, metavar="N", help="focal stacks to render (default 32; rendered once, then cached)")
     _model_args(e, variant=False)
     e.add_argument("--json", action="store_true", help="print the full report as JSON")
     e.set_defaults(handler=eval_command)
@@ -66,6 +66,8 @@ def _model_args(p: argparse.ArgumentParser, variant: bool = True) -> None:
     p.add_argument("--metrics", metavar="A,B,...",
                    help="classical metrics to fuse (comma-separated; default: the fusion's curated set)")
     p.add_argument("--no-focuslitenn", action="store_true", help="fuse classical metrics only")
+    p.add_argument("--steps", type=int, default=None, metavar="N",
+                   help="optimisation steps of each fit (default: the tuned 1500)")
 
 
 def _group_help(parser: argparse.ArgumentParser) -> int:
@@ -87,12 +89,14 @@ def _models(args):
     return models
 
 
-def _config(variant: str):
+def _config(args, variant: str = "SF-ms"):
     from ..fusion.fit import VARIANTS, FusionConfig
 
     if variant not in VARIANTS:
         raise UserError(f"--variant: unknown fusion variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    return FusionConfig(variant=variant)
+    if args.steps is not None and args.steps < 1:
+        raise UserError(f"--steps must be >= 1, got {args.steps}")
+    return FusionConfig(variant=variant) if args.steps is None else FusionConfig(variant=variant, steps=args.steps)
 
 
 def _check_out(path: str, suffix: str, option: str) -> Path:
@@ -147,7 +151,7 @@ def heatmap_command(args: argparse.Namespace) -> int:
     png = _check_out(args.png, ".png", "--png") if args.png else None
     if not math.isfinite(args.z):
         raise UserError(f"--z must be a number of µm, got {args.z}")
-    config = _config(args.variant)
+    config = _config(args, args.variant)
     models = _models(args)
     with open_slide(args.path) as slide:
         plane = slide.nearest_plane(args.z)
@@ -207,9 +211,11 @@ def eval_command(args: argparse.Namespace) -> int:
     stacks = DEFAULT_STACKS if args.stacks is None else args.stacks
     if stacks < 1:
         raise UserError(f"--stacks must be >= 1, got {stacks}")
+    config = _config(args)
     models = _models(args)
     progress = None if args.json else (lambda step: print(f"  {step}…", file=sys.stderr, flush=True))
-    report = evaluate_seed(args.seed, models, stacks=stacks, random_k=args.random_models, progress=progress)
+    report = evaluate_seed(args.seed, models, stacks=stacks, random_k=args.random_models, config=config,
+                           progress=progress)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
