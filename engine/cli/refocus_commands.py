@@ -3,7 +3,7 @@
     finefocus refocus data [--slides K] [--checkpoints DIR]
     finefocus refocus train --out PATH [--resume] [--stacks SLIDE ...] [--steps N] [--checkpoints DIR]
     finefocus refocus eval --seed S [--stacks N] [--fs 1 2 3 5] [--weights PATH] [--ablation NAME=PATH ...] --json
-    finefocus refocus apply SLIDE --region X,Y,W,H --z UM --out FILE.png [--planes I ...] [--weights PATH]
+    finefocus refocus apply SLIDE --region X,Y,W,H --z UM [UM ...] --out FILE.png [--planes I ...] [--weights PATH]
 """
 from __future__ import annotations
 
@@ -61,7 +61,8 @@ def register(sub) -> None:
     a = psub.add_parser("apply", help="refocus a region of a slide to a focus and write a PNG")
     a.add_argument("slide", help="slide path or phantom spec")
     a.add_argument("--region", required=True, help="X,Y,W,H in level-0 px")
-    a.add_argument("--z", type=float, required=True, help="target focus in µm (the slide's plane frame)")
+    a.add_argument("--z", type=float, nargs="+", required=True,
+                   help="target focus in µm (the slide's plane frame); several give a strip: input, then each z")
     a.add_argument("--planes", type=int, nargs="+", default=None, help="input plane indices (default all, ≤ 16)")
     a.add_argument("--weights", type=Path, default=None)
     a.add_argument("--out", type=Path, required=True)
@@ -159,8 +160,30 @@ def _apply(args) -> int:
         raise UserError(f"{args.slide}: plane indices must be in 0..{len(slide.planes_um) - 1} (1 to 16 of them)")
     planes = np.stack([slide.read_region(0, x, y, w, h, i) for i in idx])
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    out = model.refocus_arrays(planes, [slide.planes_um[i] for i in idx], float(args.z))
+    scale = _model_scale(slide)
+    x_in = torch.from_numpy(planes).float().permute(0, 3, 1, 2) / 255.0
+    if scale != 1.0:   # the model works at 0.25 µm/px: resample there and back
+        x_in = torch.nn.functional.interpolate(x_in, scale_factor=scale, mode="bicubic", align_corners=False)
+    with torch.no_grad():
+        field = model.encode(x_in.clamp(0, 1)[None], torch.tensor([[slide.planes_um[i] for i in idx]]))
+        outs = []
+        for z in args.z:
+            o = model.decode(field, torch.tensor([float(z)]))
+            if scale != 1.0:
+                o = torch.nn.functional.interpolate(o, size=(h, w), mode="bicubic", align_corners=False)
+            outs.append((o[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy())
+    img = outs[0] if len(outs) == 1 else np.concatenate([planes[0], *outs], axis=1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(out).save(args.out)
-    print(json.dumps({"out": str(args.out), "planes_um": [slide.planes_um[i] for i in idx], "z_um": args.z}))
+    Image.fromarray(img).save(args.out)
+    print(json.dumps({"out": str(args.out), "planes_um": [slide.planes_um[i] for i in idx], "z_um": args.z,
+                      "resampled_x": round(scale, 3)}))
     return 0
+
+
+def _model_scale(slide) -> float:
+    """Factor from the slide's level-0 px to the model's 0.25 µm/px (1 when unknown or close)."""
+    mpp = getattr(slide, "mpp", None)
+    if not mpp or not mpp[0] or not mpp[0] > 0:
+        return 1.0
+    s = float(mpp[0]) / 0.25
+    return 1.0 if abs(s - 1.0) < 0.2 else s

@@ -235,16 +235,15 @@ def slide_stack_crops(slide, count: int, rng: np.random.Generator, size: int = C
     if W < size or H < size:
         raise ValueError(f"the slide is smaller than {size}x{size} px")
     order = np.argsort(slide.planes_um)
-    crops = []
-    for _ in range(count * 20):
-        if len(crops) >= count:
-            break
+    mid = int(order[len(order) // 2])
+    cand = []
+    for _ in range(count * 4):       # candidates ranked by detail: keep the most textured (tissue)
         x, y = int(rng.integers(0, W - size + 1)), int(rng.integers(0, H - size + 1))
-        ref = slide.read_region(0, x, y, size, size, int(order[len(order) // 2]))
-        g = ref.astype(np.float32).mean(2)
-        if (g < 215).mean() < 0.5:
-            continue
-        crops.append(np.stack([slide.read_region(0, x, y, size, size, int(i)) for i in order]))
+        g = slide.read_region(0, x, y, size, size, mid).astype(np.float32).mean(2)
+        cand.append((float(g.std()) * float((g < 220).mean()), x, y))
+    cand.sort(reverse=True)
+    crops = [np.stack([slide.read_region(0, x, y, size, size, int(i)) for i in order])
+             for score, x, y in cand[:count] if score > 0]
     if not crops:
         raise ValueError("no tissue found in the slide")
     return {"grid": np.stack(crops), "z": np.asarray(slide.planes_um, np.float32)[order]}

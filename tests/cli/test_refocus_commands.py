@@ -99,3 +99,23 @@ def test_eval_rejects_a_file_that_is_not_weights(tmp_path, capsys):
     bad.write_bytes(b"not a torch file")
     assert main(["refocus", "eval", "--seed", "3", "--weights", str(bad)]) == 2
     _one_error_line(capsys, str(bad))
+
+
+def test_train_fine_tunes_on_a_real_multi_plane_file(checkpoints, ome_zstack, tmp_path, capsys):
+    path, _ = ome_zstack
+    ck = tmp_path / "ck"
+    for sub in ("data", "val"):
+        (ck / sub).mkdir(parents=True)
+        for f in (checkpoints / sub).glob("*.npz"):
+            (ck / sub / f.name).symlink_to(f)
+    out = tmp_path / "tuned.pt"
+    assert main(["refocus", "train", "--out", str(out), "--checkpoints", str(ck), "--slides", "1",
+                 "--stacks", str(path), "--steps", "2", "--batch", "1", "--crop", "32", "--val-every", "2"]) == 0
+    assert load_model(out)[1]["step"] == 2
+
+
+def test_train_rejects_a_single_plane_stack(tmp_path, capsys):
+    single = tmp_path / "one.png"
+    Image.fromarray(np.full((300, 300, 3), 128, np.uint8)).save(single)
+    assert main(["refocus", "train", "--out", str(tmp_path / "w.pt"), "--stacks", str(single)]) == 2
+    _one_error_line(capsys, "one.png", "at least 2")
