@@ -3,6 +3,7 @@
     finefocus refocus data [--slides K] [--checkpoints DIR]
     finefocus refocus train --out PATH [--resume] [--stacks SLIDE ...] [--steps N] [--checkpoints DIR]
     finefocus refocus eval --seed S [--stacks N] [--fs 1 2 3 5] [--weights PATH] [--ablation NAME=PATH ...] --json
+    finefocus refocus curves NAME=CHECKPOINTS_DIR ... --out CURVE.png [--json]
     finefocus refocus apply SLIDE --region X,Y,W,H --z UM [UM ...] --out FILE.png [--planes I ...] [--weights PATH]
 """
 from __future__ import annotations
@@ -57,6 +58,12 @@ def register(sub) -> None:
                    help="extra trained models reported as methods NAME")
     e.add_argument("--json", action="store_true", help="print the rows as JSON")
     e.set_defaults(handler=_eval)
+
+    c = psub.add_parser("curves", help="plot the validation SSIM of one or more training runs")
+    c.add_argument("runs", nargs="+", metavar="NAME=DIR", help="a run's name and its --checkpoints folder")
+    c.add_argument("--out", type=Path, required=True, help="output PNG")
+    c.add_argument("--json", action="store_true", help="also print the curves as JSON")
+    c.set_defaults(handler=_curves)
 
     a = psub.add_parser("apply", help="refocus a region of a slide to a focus and write a PNG")
     a.add_argument("slide", help="slide path or phantom spec")
@@ -138,6 +145,32 @@ def _eval(args) -> int:
         for r in summarise(rows):
             print(f"FS={r['fs']:<2} {r['target']:<13} {r['method']:<12} SSIM {r['ssim']:.4f}  "
                   f"MS-SSIM {r['ms_ssim']:.4f}  PSNR {r['psnr']:.2f}")
+    return 0
+
+
+def _curves(args) -> int:
+    import torch
+
+    from ..refocus.curve import plot_curves
+
+    series, table = {}, {}
+    for item in args.runs:
+        name, _, folder = item.rpartition("=")
+        name = name or Path(folder).name
+        last = Path(folder) / "last.pt"
+        if not last.exists():
+            raise UserError(f"{last}: no training checkpoint there")
+        try:
+            hist = json.loads(torch.load(last, map_location="cpu", weights_only=True)["history"])
+        except Exception as exc:  # any unreadable or foreign file
+            raise UserError(f"{last}: not a refocus training checkpoint ({str(exc).splitlines()[0]})") from exc
+        series[name] = [(h[0], h[1]) for h in hist["val"]]
+        table[name] = [{"step": h[0], "val_ssim": round(h[1], 4), **{f"fs{n}": round(h[1 + n], 4) for n in range(1, 6)}}
+                       for h in hist["val"]]
+    plot_curves(args.out, series, title="refocus: validation SSIM, held-out slide 2000000 (FS 1-5, all targets)",
+                ylabel="SSIM")
+    if args.json:
+        print(json.dumps(table))
     return 0
 
 

@@ -148,6 +148,10 @@ def train(cfg: TrainConfig, log=print) -> dict:
     log(f"training {model.parameter_count()} parameters on {len(paths)} slides, steps {step}..{cfg.steps}")
     t0, acc = time.time(), []
     stop = min(cfg.steps, cfg.until or cfg.steps)
+    if step == 0:   # the starting model (untrained: the linear blend) opens the curve
+        v = validate(model, vset)
+        history["val"].append([0, v["all"], *[v[f"fs{n}"] for n in range(1, 6)]])
+        log("val step 0: " + " ".join(f"{k} {x:.4f}" for k, x in v.items()))
     while step < stop:
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, step)

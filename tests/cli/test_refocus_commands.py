@@ -119,3 +119,14 @@ def test_train_rejects_a_single_plane_stack(tmp_path, capsys):
     Image.fromarray(np.full((300, 300, 3), 128, np.uint8)).save(single)
     assert main(["refocus", "train", "--out", str(tmp_path / "w.pt"), "--stacks", str(single)]) == 2
     _one_error_line(capsys, "one.png", "at least 2")
+
+
+def test_curves_plot_the_validation_history(trained, checkpoints, tmp_path, capsys):
+    capsys.readouterr()
+    out = tmp_path / "curve.png"
+    assert main(["refocus", "curves", f"tiny={checkpoints}", "--out", str(out), "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert [r["step"] for r in runs["tiny"]][:3] == [0, 1, 2] and all(0 < r["val_ssim"] <= 1 for r in runs["tiny"])
+    assert Image.open(out).size == (720, 420)
+    assert main(["refocus", "curves", f"none={tmp_path}", "--out", str(out)]) == 2
+    _one_error_line(capsys, "last.pt")

@@ -19,7 +19,7 @@ def test_train_saves_best_weights_and_resumes(refocus_checkpoints, tmp_path):
                       channels=(4, 8, 8), depth=4)
     logs = []
     first = train(cfg, log=logs.append)
-    assert first["step"] == 2 and len(first["history"]["val"]) == 2
+    assert first["step"] == 2 and [h[0] for h in first["history"]["val"]] == [0, 1, 2]
     assert (ck / "last.pt").exists() and (ck / "curve.png").exists() and out.exists()
     model, meta = load_model(out)
     assert model.config["channels"] == [4, 8, 8] and meta["step"] in (1, 2)
@@ -27,7 +27,7 @@ def test_train_saves_best_weights_and_resumes(refocus_checkpoints, tmp_path):
 
     cfg.steps, cfg.resume = 3, True
     second = train(cfg, log=logs.append)
-    assert second["step"] == 3 and len(second["history"]["val"]) == 3
+    assert second["step"] == 3 and [h[0] for h in second["history"]["val"]] == [0, 1, 2, 3]
     assert any("resumed from" in m and "at step 2" in m for m in logs)
     blob = torch.load(ck / "last.pt", weights_only=True)
-    assert blob["step"] == 3 and len(json.loads(blob["history"])["val"]) == 3
+    assert blob["step"] == 3 and len(json.loads(blob["history"])["val"]) == 4
