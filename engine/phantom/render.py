@@ -65,7 +65,7 @@ from .optics import Optics, OTFTable, SpectralGrid
 from .sensor import SensorModel
 from .volume import TissueVolume, z_bin_um
 
-__all__ = ["PhantomRenderer", "clear_shared_caches", "BLOCK", "HALO", "FOCUS_STEP_UM", "focus_step_um", "halo_px", "ZSTAR_WINDOW_UM",
+__all__ = ["PhantomRenderer", "clear_shared_caches", "set_spectra_cache_mb", "BLOCK", "HALO", "FOCUS_STEP_UM", "focus_step_um", "halo_px", "ZSTAR_WINDOW_UM",
            "ZSTAR_CELL_UM", "zstar_step_um"]
 
 BLOCK = 512
@@ -107,8 +107,14 @@ def focus_step_um(level: int) -> float:
 _OTF_SHARED: dict = {}
 _OTF_SHARED_MB = 160
 #: Spectra of render blocks (the costly part: the sampled volume), shared per process and keyed
-#: by the volume's identity; ~5 MB per z bin at level 0, so ~5 tissue blocks.
-_SPECTRA_SHARED = ByteLRU(320 << 20)
+#: by the volume's identity; ~5 MB per z bin at level 0 (a tissue block ~65 MB), so the default
+#: 800 MB keep a screenful of level-0 blocks (12) ready for every focal plane.
+_SPECTRA_SHARED = ByteLRU(800 << 20)
+
+
+def set_spectra_cache_mb(mb: int) -> None:
+    """Resize the process-wide cache of block spectra (MB)."""
+    _SPECTRA_SHARED.max_bytes = int(mb) << 20
 
 
 def clear_shared_caches() -> None:
@@ -150,8 +156,8 @@ class PhantomRenderer:
     """Renders a ``TissueVolume`` through ``Optics`` (and optionally a ``SensorModel``).
 
     ``cache_mb`` bounds this renderer's caches of focal planes (55 %) and of z* sweeps and maps
-    (15 %); block spectra (320 MB) and OTFs (160 MB) live in process-wide caches shared by every
-    renderer of the same volume / optics."""
+    (15 %); block spectra (800 MB, ``set_spectra_cache_mb``) and OTFs (160 MB) live in
+    process-wide caches shared by every renderer of the same volume / optics."""
 
     def __init__(self, volume: TissueVolume, optics: Optics | None = None, sensor: SensorModel | None = None,
                  cache_mb: int = 640):
