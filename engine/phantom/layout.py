@@ -19,7 +19,8 @@ from .tissue_params import TissueParams
 #: transmittance per compartment) instead of explicit cells, fibres and adipocytes.
 COARSE_PX_UM = 3.0
 
-__all__ = ["COARSE_PX_UM", "Sampler", "SectionGeometry", "Regions", "section_geometry", "regions", "smoothstep", "cellular"]
+__all__ = ["COARSE_PX_UM", "COMPARTMENTS", "Sampler", "SectionGeometry", "Regions", "section_geometry", "regions",
+           "smoothstep", "cellular", "fibres", "fibre_mean", "looseness", "pure_regions"]
 
 
 def smoothstep(e0: float, e1: float, x) -> np.ndarray:

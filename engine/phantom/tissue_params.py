@@ -38,14 +38,14 @@ class TissueParams:
     roughness_scale_um: float = 30.0
     edge_soft_um: float = 4.0          # tissue edges thin out over this width
     piece_scale_fraction: float = 0.22  # tissue-piece noise scale as a fraction of the slide's long side
-    tissue_cover: float = 0.42         # higher → more of the slide is tissue
+    tissue_cover: float = 0.50         # higher → more of the slide is tissue
     # --- architecture (µm) ---
     gland_cell_um: float = 170.0       # lattice of candidate glands
     gland_radius_um: tuple[float, float] = (38.0, 72.0)
     epithelium_um: tuple[float, float] = (13.0, 22.0)   # epithelial ring thickness
     gland_prob: float = 0.85
     epithelial_scale_um: float = 900.0  # scale of epithelium-rich regions
-    epithelial_bias: float = 0.05
+    epithelial_bias: float = 0.20
     lymphoid_scale_um: float = 420.0
     lymphoid_threshold: float = 0.42
     vessel_cell_um: float = 230.0
@@ -55,7 +55,7 @@ class TissueParams:
     fat_threshold: float = 0.40
     adipocyte_um: float = 55.0         # lattice of adipocytes (cell diameter ~ this)
     fibre_waviness: float = 7.0        # domain-warp amplitude of collagen fibres across their direction (µm)
-    fibril_contrast: float = 1.3      # relative density modulation of fibrils inside collagen bundles
+    fibril_contrast: float = 1.6      # relative density modulation of fibrils inside collagen bundles
     gland_elongation: float = 0.6      # glands stretched by up to 1 + this along their own axis
     gland_irregularity: float = 0.30   # boundary displacement by lobes, relative to the radius
     loose_scale_um: float = 70.0       # scale of loose (oedematous) versus dense stroma
@@ -65,7 +65,7 @@ class TissueParams:
     # One nucleus lattice per entry; layer 0 is also the epithelial cell lattice (cell borders,
     # one nucleus per cell when present), the others are cells above and below it.
     nucleus_cells_um: tuple[float, ...] = (10.0, 12.4, 13.9)
-    epithelial_presence: tuple[float, ...] = (0.8, 0.3, 0.3)   # per layer
+    epithelial_presence: tuple[float, ...] = (0.75, 0.25, 0.25)   # per layer
     vesicular_fraction: float = 0.45   # epithelial nuclei with open chromatin and a nucleolus
     nuclear_irregularity: float = 0.35  # max relative outline displacement (per nucleus 25–100 %)
     lymphoid_presence: float = 0.95
@@ -107,7 +107,7 @@ class TissueParams:
     dab_cytoplasm: float = 0.100       # positive epithelium: cytoplasm ...
     dab_membrane: float = 0.20         # ... and, strongest, cell membranes
     dab_field_bias: float = 0.30       # higher → more of the epithelium is DAB-positive
-    ihc_haematoxylin_scale: float = 0.75
+    ihc_haematoxylin_scale: float = 0.50
     ihc_haematoxylin_cytoplasm: float = 0.012
     ihc_haematoxylin_stroma: float = 0.004
     ihc_haematoxylin_collagen: float = 0.090

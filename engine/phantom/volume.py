@@ -229,7 +229,8 @@ class TissueVolume:
                         + p.eosin_lymphoid * reg.lymphoid) * solid
             ground_e = ground_e + np.float32(p.eosin_secretion) * reg.secretion * np.maximum(1.0 + 0.6 * gran, 0.0)
             ground_e = ground_e + np.float32(0.004) * reg.vessel_lumen
-            ground_h = (p.haematoxylin_cytoplasm * cyto + p.haematoxylin_stroma * (ground + reg.lymphoid + muscle)) * solid
+            ground_h = (p.haematoxylin_cytoplasm * cyto
+                        + p.haematoxylin_stroma * (ground + reg.lymphoid + muscle)) * solid
             ce, ch = np.float32(p.eosin_collagen), np.float32(p.haematoxylin_collagen)
             lower = {"haematoxylin": ground_h + ch * f_lo, "eosin": ground_e + ce * f_lo}
             upper = {"haematoxylin": ground_h + ch * f_hi, "eosin": ground_e + ce * f_hi}
@@ -256,7 +257,7 @@ class TissueVolume:
         p, seed = self.params, self.seed
         cols = []
         e = s.soft()
-        if p.dust:
+        if p.dust and s.px_um <= COARSE_PX_UM:   # specks of a few µm: negligible area when coarser
             d, did, _ = cellular(s, p.dust_cell_um, seed, key_of("dust"), p.dust_prob)
             if (d < 40).any():
                 r = 0.8 + 3.5 * uniform(seed, key_of("dust-r"), did & 0xFFFF, did >> 16).astype(np.float32) ** 2
