@@ -45,7 +45,7 @@ class FusionConfig:
     leave_one_out: bool = True     # model j's likelihood term sees z fused without model j
     seed: int = 0
     threads: int = 1
-    max_fit_patches: int = 20_000  # larger sets are fitted on a seeded random subset, then fused whole
+    max_fit_patches: int = 4_000   # larger sets are fitted on a seeded random subset, then fused whole (amortised)
     adaptivity: float | None = 0.1  # bound (nats) on each patch's deviation from the model-level log-weights
 
     def __post_init__(self):
