@@ -137,6 +137,7 @@ def stack_planes(n: int, spacing_um: float = 0.5) -> list[float]:
 
 
 def overview(repeats: int) -> dict:
+    base_before = fft_blur_baseline(512, 3)
     PhantomSlide.from_spec(None).volume.calibration()         # one-time, per process
     rows = {}
     s = PhantomSlide.from_spec(None)
@@ -152,7 +153,7 @@ def overview(repeats: int) -> dict:
         clear_shared_caches()
         PhantomSlide.from_spec(None).thumbnail(512)
     rows["thumbnail_512_s"] = round(best_of(thumbnail, repeats), 3)
-    rows["baseline_fft_blur_512_s"] = round(fft_blur_baseline(512, 3), 4)
+    rows["baseline_fft_blur_512_s"] = round(min(fft_blur_baseline(512, 3), base_before), 4)
     rows["thumbnail_x_fft_blur_512"] = round(rows["thumbnail_512_s"] / rows["baseline_fft_blur_512_s"], 1)
     return rows
 
@@ -167,59 +168,73 @@ def main(argv=None) -> int:
     set_spectra_cache_mb(1536)        # room for the 16 blocks of a 2048² region (warm runs)
     slide = PhantomSlide(seed=0, noise=False, scanner_error=False)
     rep = max(1, args.repeats)
-    base = {s: fft_blur_baseline(s, 3) for s in (256, 512, 1024, 2048) if s <= args.max_size}
-
+    sizes = [s for s in (256, 512, 1024, 2048) if s <= args.max_size]
+    # Each baseline is measured right beside what it is compared with: the machine's load moves.
+    base = fft_blur_baseline(512, 3)
     one = cold_tile(slide, 512, [0.0], rep)
-    stack16 = cold_tile(slide, 512, stack_planes(16), rep)
     warm = warm_plane(slide, 512, max(3, rep))
+    base = min(base, fft_blur_baseline(512, 3))
     report = {
         "benchmark": "bench_phantom",
         "cpus": os.cpu_count(),
         "load_average_1min": round(os.getloadavg()[0], 2),
         "region": {"seed": 0, "block": list(TISSUE_BLOCK), "level": 0, "um_per_px": 0.25},
-        "baseline_fft_blur_s": {str(k): round(v, 4) for k, v in base.items()},
         "tile_512_one_plane": {
             "cold_s": round(one["total_s"], 3), "volume_s": round(one["volume_s"], 3),
             "optics_s": round(one["optics_s"], 3), "warm_volume_s": round(warm, 4),
-            "cold_x_fft_blur": round(one["total_s"] / base[512], 1),
-            "optics_x_fft_blur": round(one["optics_s"] / base[512], 1),
-            "warm_volume_x_fft_blur": round(warm / base[512], 2),
+            "baseline_fft_blur_s": round(base, 4),
+            "cold_x_fft_blur": round(one["total_s"] / base, 1),
+            "optics_x_fft_blur": round(one["optics_s"] / base, 1),
+            "warm_volume_x_fft_blur": round(warm / base, 2),
         },
-        "stack_512_16_planes": {
-            "cold_s": round(stack16["total_s"], 3), "volume_s": round(stack16["volume_s"], 3),
-            "optics_s": round(stack16["optics_s"], 3),
-            "optics_per_plane_s": round(stack16["optics_s"] / 16, 4),
-            "cold_x_fft_blur": round(stack16["total_s"] / base[512], 1),
-            "optics_per_plane_x_fft_blur": round(stack16["optics_s"] / 16 / base[512], 2),
-        },
-        "by_tile_size": [],
-        "by_planes": [],
     }
-    for size in sorted(base):
+    base = fft_blur_baseline(512, 3)
+    stack16 = cold_tile(slide, 512, stack_planes(16), rep)
+    base = min(base, fft_blur_baseline(512, 3))
+    report["stack_512_16_planes"] = {
+        "cold_s": round(stack16["total_s"], 3), "volume_s": round(stack16["volume_s"], 3),
+        "optics_s": round(stack16["optics_s"], 3),
+        "optics_per_plane_s": round(stack16["optics_s"] / 16, 4),
+        "baseline_fft_blur_s": round(base, 4),
+        "cold_x_fft_blur": round(stack16["total_s"] / base, 1),
+        "optics_per_plane_x_fft_blur": round(stack16["optics_s"] / 16 / base, 2),
+    }
+    report["by_tile_size"] = []
+    for size in sizes:
+        b = fft_blur_baseline(size, 3)
         row = cold_tile(slide, size, [0.0], 1)
         w = warm_plane(slide, size, 2)
+        b = min(b, fft_blur_baseline(size, 3))
         report["by_tile_size"].append({
             "size": size, "blocks": (-(-size // BLOCK)) ** 2, "cold_s": round(row["total_s"], 3),
             "volume_s": round(row["volume_s"], 3), "warm_volume_s": round(w, 4),
-            "baseline_fft_blur_s": round(base[size], 4),
-            "cold_x_fft_blur": round(row["total_s"] / base[size], 1),
-            "warm_volume_x_fft_blur": round(w / base[size], 2),
+            "baseline_fft_blur_s": round(b, 4),
+            "cold_x_fft_blur": round(row["total_s"] / b, 1),
+            "warm_volume_x_fft_blur": round(w / b, 2),
             "cold_s_per_megapixel": round(row["total_s"] / (size * size / 1e6), 3),
         })
+    report["by_planes"] = []
     for n in (1, 2, 4, 8, 16):
+        b = fft_blur_baseline(512, 3)
         row = cold_tile(slide, 512, stack_planes(n), 1)
+        b = min(b, fft_blur_baseline(512, 3))
         report["by_planes"].append({
             "planes": n, "cold_s": round(row["total_s"], 3), "volume_s": round(row["volume_s"], 3),
             "optics_s": round(row["optics_s"], 3), "optics_per_plane_s": round(row["optics_s"] / n, 4),
-            "cold_x_fft_blur": round(row["total_s"] / base[512], 1),
-            "optics_per_plane_x_fft_blur": round(row["optics_s"] / n / base[512], 2),
+            "baseline_fft_blur_s": round(b, 4),
+            "cold_x_fft_blur": round(row["total_s"] / b, 1),
+            "optics_per_plane_x_fft_blur": round(row["optics_s"] / n / b, 2),
         })
+    b = fft_blur_baseline(512, 3)
     gt = best_focus_timing(slide, rep)
+    b = min(b, fft_blur_baseline(512, 3))
     report["ground_truth_512"] = {
         "zstar_map_s": round(gt["zstar_map_s"], 3), "sweep_planes": gt["sweep_planes"],
         "region_zstar_s": round(gt["region_zstar_s"], 4), "all_in_focus_s": round(gt["all_in_focus_s"], 3),
-        "zstar_map_x_fft_blur": round(gt["zstar_map_s"] / base[512], 1),
-        "zstar_map_per_sweep_plane_x_fft_blur": round(gt["zstar_map_s"] / gt["sweep_planes"] / base[512], 2),
+        "baseline_fft_blur_s": round(b, 4),
+        "zstar_map_x_fft_blur": round(gt["zstar_map_s"] / b, 1),
+        "zstar_map_per_sweep_plane_x_fft_blur": round(gt["zstar_map_s"] / gt["sweep_planes"] / b, 2),
+        "all_in_focus_x_fft_blur": round(gt["all_in_focus_s"] / b, 1),
     }
     report["overview_default_slide"] = overview(rep)
     if args.json:
