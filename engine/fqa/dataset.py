@@ -4,9 +4,13 @@ A `StackSet` holds S stacks of Z patches each (uint8 (S, Z, P, P, 3)) with their
 |z − z*| in µm (Eq. 3.9), where z* is the focus at which that patch's content is sharpest.
 
 Sources:
-* `phantom_stacks`: the phantom's exact ground truth. Locations are drawn at random in tissue;
-  each stack's planes are at z* + offsets (µm), offsets on a jittered grid from −3 to +3 µm, so
-  labels cover 0–3 µm continuously; z* is the mean of the phantom's best-focus map over the patch.
+* `phantom_stacks`: the phantom's exact ground truth. 512-px blocks are drawn at random and
+  patches taken on a 3×3 grid inside them where they are mostly tissue; each block's planes are
+  at its mean z* + offsets (µm) on a jittered grid from −3 to +3 µm, so labels cover 0–3 µm
+  continuously; a patch's z* is the mean of the phantom's best-focus map over the patch (the map
+  itself is kept at 5-px cells, with its spread: a section 3–6 µm thick holds detail at several
+  depths, so a patch's z*(x, y) varies by ~0.9 µm (SD), and within ±1 µm of z* the image
+  changes little).
 * `slide_stacks`: a user's multi-plane slide (any backend). z* per location is the plane of
   maximum Laplacian energy, refined by a parabola through its neighbours.
 
@@ -27,6 +31,14 @@ from .tissue import tissue_pixels
 
 TRAINING_SEED_BASE = 1_000_000
 PATCH = 235
+#: Cell size (px) of the stored best-focus maps.
+ZMAP_CELL = 5
+
+
+def cell_means(a: np.ndarray, cell: int = ZMAP_CELL) -> np.ndarray:
+    """Means of ``a`` (H, W) over cell×cell blocks (the ragged edge dropped)."""
+    h, w = (a.shape[0] // cell) * cell, (a.shape[1] // cell) * cell
+    return a[:h, :w].reshape(h // cell, cell, w // cell, cell).mean(axis=(1, 3))
 
 
 @dataclass
@@ -34,6 +46,19 @@ class StackSet:
     images: np.ndarray   # uint8 (S, Z, P, P, 3)
     labels: np.ndarray   # float32 (S, Z), |z − z*| in µm
     z_um: np.ndarray     # float32 (S, Z), the plane z values
+    #: float32 (S,): spread (standard deviation, µm) of the best-focus map z* over each patch;
+    #: NaN where unknown (slide stacks). A patch whose z* varies a lot has no single focus.
+    zstar_spread: np.ndarray | None = None
+    #: float16 (S, M, M): the best-focus map z*(x, y) of each patch (µm), mean over 5×5-px
+    #: cells (M = P // 5); NaN where unknown (slide stacks).
+    zstar_maps: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.zstar_spread is None:
+            self.zstar_spread = np.full(len(self.images), np.nan, np.float32)
+        if self.zstar_maps is None:
+            m = self.images.shape[2] // ZMAP_CELL
+            self.zstar_maps = np.full((len(self.images), m, m), np.nan, np.float16)
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -48,18 +73,27 @@ class StackSet:
         for i in range(len(self)):
             yield self.images[i], self.labels[i]
 
+    def subset(self, keep: np.ndarray) -> "StackSet":
+        """The stacks selected by a boolean or index array."""
+        return StackSet(self.images[keep], self.labels[keep], self.z_um[keep], self.zstar_spread[keep],
+                        self.zstar_maps[keep])
+
     def save(self, path: Path) -> None:
-        np.savez(path, images=self.images, labels=self.labels, z_um=self.z_um)
+        np.savez(path, images=self.images, labels=self.labels, z_um=self.z_um, zstar_spread=self.zstar_spread,
+                 zstar_maps=self.zstar_maps)
 
     @classmethod
     def load(cls, path: Path) -> "StackSet":
         with np.load(path) as f:
-            return cls(f["images"], f["labels"], f["z_um"])
+            spread = f["zstar_spread"] if "zstar_spread" in f.files else None
+            maps = f["zstar_maps"] if "zstar_maps" in f.files else None
+            return cls(f["images"], f["labels"], f["z_um"], spread, maps)
 
     @classmethod
     def concat(cls, sets: Sequence["StackSet"]) -> "StackSet":
         sets = [s for s in sets if len(s)]
-        return cls(*(np.concatenate([getattr(s, k) for s in sets]) for k in ("images", "labels", "z_um")))
+        keys = ("images", "labels", "z_um", "zstar_spread", "zstar_maps")
+        return cls(*(np.concatenate([getattr(s, k) for s in sets]) for k in keys))
 
 
 def plane_offsets(rng: np.random.Generator, span_um: float = 3.0, step_um: float = 0.5) -> np.ndarray:
@@ -78,19 +112,25 @@ _BLOCK = 512
 def phantom_stacks(seeds: Sequence[int], stacks_per_seed: int, *, rng_seed: int = 0,
                    span_um: float = 3.0, step_um: float = 0.5, patch: int = PATCH,
                    size: tuple[int, int] = (40_000, 30_000), stain: str = "he",
-                   min_tissue: float = 0.6, progress=None) -> StackSet:
+                   min_tissue: float = 0.6, noise: bool = False, progress=None) -> StackSet:
     """Render ``stacks_per_seed`` focal stacks of ``patch``-px patches from each phantom seed
     (exact ground truth, noise-free: add sensor noise with `augment`).
 
-    Blocks of 512 px are drawn at random; each contributes up to four patches (its quadrants)
-    that are at least ``min_tissue`` tissue. The block's planes are at its mean z* plus jittered
-    offsets (µm); each patch's label is |z − z*| with z* the mean best-focus of that patch."""
+    Blocks of 512 px are drawn at random; each contributes up to nine patches (a 3×3 grid of
+    positions) that are at least ``min_tissue`` tissue. The block's planes are at its mean z* plus jittered
+    offsets (µm); each patch's label is |z − z*| with z* the mean best-focus of that patch.
+
+    ``noise`` renders the planes as the phantom's scanner captures them (its Poisson–Gaussian
+    sensor noise, a different noise field per plane) instead of noise-free."""
     from ..phantom import PhantomSlide
 
     rng = np.random.default_rng(rng_seed)
-    imgs, labels, zs = [], [], []
+    imgs, labels, zs, spreads, maps = [], [], [], [], []
     total, done = len(seeds) * stacks_per_seed, 0
-    corners = [(0, 0), (0, _BLOCK - patch), (_BLOCK - patch, 0), (_BLOCK - patch, _BLOCK - patch)]
+    # Patch positions in a block: a 3×3 grid from corner to corner (neighbours overlap by
+    # ~40%), so one block render yields up to nine patches.
+    offs = np.linspace(0, _BLOCK - patch, 3).round().astype(int)
+    corners = [(int(r), int(c)) for r in offs for c in offs]
     for seed in seeds:
         slide = PhantomSlide(seed=int(seed), size=size, stain=stain)
         W, H = slide.dimensions
@@ -110,9 +150,15 @@ def phantom_stacks(seeds: Sequence[int], stacks_per_seed: int, *, rng_seed: int 
                      if tissue[r:r + patch, c:c + patch].mean() >= min_tissue][:stacks_per_seed - got]
             if not picks:
                 continue
-            planes = [slide.truth(0, bx, by, _BLOCK, _BLOCK, float(zi)) for zi in z]
+            if noise:
+                planes = [slide.renderer.render(0, bx, by, _BLOCK, _BLOCK, float(zi), noise=True, plane_key=2000 + i)
+                          for i, zi in enumerate(z)]
+            else:
+                planes = [slide.truth(0, bx, by, _BLOCK, _BLOCK, float(zi)) for zi in z]
             for r, c in picks:
                 zstar = float(zmap[r:r + patch, c:c + patch].mean())
+                spreads.append(float(zmap[r:r + patch, c:c + patch].std()))
+                maps.append(cell_means(zmap[r:r + patch, c:c + patch]).astype(np.float16))
                 imgs.append(np.stack([pl[r:r + patch, c:c + patch] for pl in planes]))
                 labels.append(np.abs(z - zstar))
                 zs.append(z)
@@ -120,7 +166,8 @@ def phantom_stacks(seeds: Sequence[int], stacks_per_seed: int, *, rng_seed: int 
                 done += 1
             if progress:
                 progress(done / total)
-    return StackSet(np.stack(imgs), np.stack(labels).astype(np.float32), np.stack(zs).astype(np.float32))
+    return StackSet(np.stack(imgs), np.stack(labels).astype(np.float32), np.stack(zs).astype(np.float32),
+                    np.asarray(spreads, np.float32), np.stack(maps))
 
 
 def sharpest_z(stack_gray: np.ndarray, z_um: Sequence[float]) -> float:
@@ -165,3 +212,47 @@ def slide_stacks(slides: Sequence[Slide], stacks_per_slide: int, *, rng_seed: in
         return StackSet(np.zeros((0, 1, patch, patch, 3), np.uint8), np.zeros((0, 1), np.float32),
                         np.zeros((0, 1), np.float32))
     return StackSet(np.stack(imgs), np.stack(labels).astype(np.float32), np.stack(zs).astype(np.float32))
+
+
+def phantom_digest() -> str:
+    """8 hex digits identifying the phantom's source code: rendered stacks are only reused by
+    the phantom that rendered them."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for f in sorted((Path(__file__).resolve().parents[1] / "phantom").glob("*.py")):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:8]
+
+
+def cached_phantom_stacks(cache_dir: Path, seeds: Sequence[int], stacks_per_seed: int, *,
+                          span_um: float = 3.0, step_um: float = 0.5, log=None,
+                          digest: str | None = None, any_version: bool = False) -> StackSet:
+    """`phantom_stacks` one seed at a time, each seed's stacks cached in
+    ``<cache_dir>/phantom-<seed>-<stacks>x<span>-<step>-<digest>.npz`` so an interrupted rendering
+    resumes where it stopped (and several processes can fill one cache with different seeds).
+    ``digest`` names the phantom version (default: `phantom_digest` of the code now). With
+    ``any_version`` a seed rendered by another version of the phantom is reused rather than
+    rendered again (the newest such file), for training while the phantom is being worked on."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    digest = digest or phantom_digest()
+    sets = []
+    for seed in seeds:
+        stem = f"phantom-{seed}-{stacks_per_seed}x{span_um:g}-{step_um:g}"
+        path = cache_dir / f"{stem}-{digest}.npz"
+        if not path.exists() and any_version:
+            others = sorted((p for p in cache_dir.glob(f"{stem}-*.npz") if not p.name.endswith(".part.npz")),
+                            key=lambda p: p.stat().st_mtime)
+            path = others[-1] if others else path
+        if not path.exists():
+            st = phantom_stacks([seed], stacks_per_seed, rng_seed=int(seed) % 1_000_003 + 11,
+                                span_um=span_um, step_um=step_um)
+            tmp = path.with_name(path.stem + ".part.npz")
+            st.save(tmp)
+            tmp.replace(path)
+            if log:
+                log(f"rendered {stacks_per_seed} stacks of phantom seed {seed} -> {path}")
+        sets.append(StackSet.load(path))
+    return StackSet.concat(sets)

@@ -13,15 +13,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Render phantom focal stacks for --seed and print SRCC, PLCC, KRCC, "
                                    "ROC-AUC, PR-AUC and ms per megapixel for every model and metric.")
     p.add_argument("--seed", type=int, required=True, help="phantom seed (not a training seed)")
-    p.add_argument("--stacks", type=int, default=32, help="number of focal stacks (13 planes each)")
+    p.add_argument("--stacks", type=int, default=96, help="number of focal stacks (13 planes each)")
     p.add_argument("--model", action="append", default=[], help="extra weights file(s) to evaluate")
+    p.add_argument("--clean", action="store_true", help="noise-free planes (default: with the phantom's sensor noise)")
     p.add_argument("--json", action="store_true", help="print JSON (default: a table)")
     p.set_defaults(handler=_eval)
 
 
 def _eval(args) -> int:
     try:
-        result = evaluate(args.seed, args.stacks, args.model)
+        result = evaluate(args.seed, args.stacks, args.model, noise=not args.clean)
     except TrainingSeedError as exc:
         raise UserError(str(exc)) from None
     if args.json:

@@ -2,7 +2,8 @@
 
 Protocol (thesis Sec. 3.4.2 adapted to the phantom): ``n_stacks`` focal stacks of 235×235 px
 patches are rendered from phantom seed S (never a training seed), planes at the stack's z* plus
-offsets from −3 to +3 µm every 0.5 µm (jittered, snapped to 0.1 µm). Every patch of every stack is
+offsets from −3 to +3 µm every 0.5 µm (jittered, snapped to 0.1 µm), as the phantom's scanner
+captures them (its sensor noise, as in the real scans FocusPath holds) unless ``noise=False``. Every patch of every stack is
 pooled: SRCC, PLCC and KRCC between a model's blur score (higher = blurrier) and the truth
 |z − z*| in µm; ROC-AUC and PR-AUC for "blurry" = |z − z*| ≥ 1 µm (about one depth of field of a
 0.75 NA objective in green light, λ/NA² ≈ 0.96 µm). ``ms_per_mpx`` is the scoring time per
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from ..evaluation import correlation_row
-from .dataset import TRAINING_SEED_BASE, StackSet, phantom_stacks
+from .dataset import TRAINING_SEED_BASE, StackSet, phantom_digest, phantom_stacks
 from .focuslitenn import load_model, weights_path
 from .metrics import METRICS, to_gray
 
@@ -29,10 +30,32 @@ class TrainingSeedError(ValueError):
     pass
 
 
-def evaluation_stacks(seed: int, n_stacks: int = 32) -> StackSet:
+#: Rendered evaluation stacks are kept here (per phantom version), so a second evaluation of the
+#: same seed only scores.
+EVAL_CACHE = Path("checkpoints") / "fqa-eval"
+
+
+def evaluation_stacks(seed: int, n_stacks: int = 96, noise: bool = True, cache: Path | None = EVAL_CACHE) -> StackSet:
+    """The stacks `evaluate` scores, rendered once per (seed, stacks, noise, phantom version)."""
     if seed >= TRAINING_SEED_BASE:
         raise TrainingSeedError(f"seed {seed} is a training seed (≥ {TRAINING_SEED_BASE}); evaluate on another")
-    return phantom_stacks([seed], n_stacks, rng_seed=seed + 7)
+    if seed < 0:
+        raise TrainingSeedError(f"seed {seed} is negative")
+    path = None
+    if cache is not None:
+        path = Path(cache) / f"eval-{seed}-{n_stacks}-{'noisy' if noise else 'clean'}-{phantom_digest()}.npz"
+        if path.exists():
+            return StackSet.load(path)
+    stacks = phantom_stacks([seed], n_stacks, rng_seed=seed + 7, noise=noise)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.stem + ".part.npz")
+            stacks.save(tmp)
+            tmp.replace(path)
+        except OSError:
+            pass  # a read-only working folder: evaluate without the cache
+    return stacks
 
 
 def _flat(stacks: StackSet) -> tuple[np.ndarray, np.ndarray]:
@@ -67,9 +90,9 @@ def shipped_models(extra: list[str] | None = None) -> dict:
     return models
 
 
-def evaluate(seed: int, n_stacks: int = 32, extra_models: list[str] | None = None) -> dict:
+def evaluate(seed: int, n_stacks: int = 96, extra_models: list[str] | None = None, noise: bool = True) -> dict:
     """The evaluation table as a dict: {"seed", "patches", "rows": [{"model", srcc, ...}]}."""
-    stacks = evaluation_stacks(seed, n_stacks)
+    stacks = evaluation_stacks(seed, n_stacks, noise)
     imgs, labels = _flat(stacks)
     mpx = imgs.shape[0] * imgs.shape[1] * imgs.shape[2] / 1e6
     rows = []
@@ -77,4 +100,5 @@ def evaluate(seed: int, n_stacks: int = 32, extra_models: list[str] | None = Non
         row = {"model": name, **correlation_row(scores, labels, BLURRY_UM), "ms_per_mpx": 1000 * secs / mpx}
         rows.append({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
     rows.sort(key=lambda r: -r["srcc"] if np.isfinite(r["srcc"]) else 2)
-    return {"seed": seed, "stacks": n_stacks, "patches": int(len(labels)), "blurry_um": BLURRY_UM, "rows": rows}
+    return {"seed": seed, "stacks": n_stacks, "patches": int(len(labels)), "blurry_um": BLURRY_UM,
+            "sensor_noise": noise, "rows": rows}

@@ -28,6 +28,15 @@ _MEAN = 0.5
 _STD = 0.25
 
 
+def _log_kernel(size: int, sigma: float) -> torch.Tensor:
+    """Zero-mean Laplacian of Gaussian (size, size), negative centre, unit L1 norm."""
+    r = torch.arange(size, dtype=torch.float32) - size // 2
+    q = (r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma ** 2)
+    k = (q - 1) * torch.exp(-q)
+    k = k - k.mean()
+    return k / k.abs().sum()
+
+
 class FocusLiteNN(nn.Module):
     """The N-kernel FocusLiteNN. `forward(x)` scores whole patches: (B, 3, H, W) → (B,)."""
 
@@ -35,10 +44,26 @@ class FocusLiteNN(nn.Module):
         super().__init__()
         self.kernels = int(kernels)
         self.conv = nn.Conv2d(3, self.kernels, KERNEL, stride=STRIDE, bias=True)
-        # Start as "minus the response range": a wide range (sharp detail) gives a low score.
+        # Initialisation (ours; the thesis does not give one): each kernel starts as a Laplacian
+        # of Gaussian on luminance (σ from 0.8 to 2 px over the kernels) plus the default random
+        # weights scaled down, and the score as "minus the response range": a wide range (sharp
+        # detail) gives a low score. Training then starts from a working band-pass detector.
+        with torch.no_grad():
+            sigmas = torch.linspace(0.8, 2.0, self.kernels) if self.kernels > 1 else torch.tensor([1.0])
+            luma = torch.tensor([0.299, 0.587, 0.114])[:, None, None]
+            for i, sigma in enumerate(sigmas.tolist()):
+                self.conv.weight[i] = 0.1 * self.conv.weight[i] + luma * _log_kernel(KERNEL, sigma)
+            self.conv.bias.zero_()
         self.w_max = nn.Parameter(torch.full((self.kernels,), -1.0 / self.kernels))
         self.w_min = nn.Parameter(torch.full((self.kernels,), 1.0 / self.kernels))
         self.offset = nn.Parameter(torch.zeros(()))
+        #: Metadata of loaded weights (training config, validation, ``score_units``).
+        self.meta: dict = {}
+
+    @property
+    def score_units(self) -> str | None:
+        """"µm" when the score is calibrated to defocus |z − z*| in µm, else None."""
+        return self.meta.get("score_units")
 
     def response_map(self, x: torch.Tensor) -> torch.Tensor:
         """Kernel responses (B, N, H', W') on the stride-5 grid: H' = (H − 7) // 5 + 1.
@@ -91,5 +116,6 @@ def load_model(name_or_path: str | Path = "focuslitenn-1") -> FocusLiteNN:
     blob = torch.load(path, map_location="cpu", weights_only=True)
     model = FocusLiteNN(blob["kernels"])
     model.load_state_dict(blob["state_dict"])
+    model.meta = dict(blob.get("meta", {}))
     model.eval()
     return model

@@ -27,20 +27,20 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
     return g / 255.0 if a.dtype == np.uint8 else g
 
 
-def window_means(values: np.ndarray, patch: int, stride: int) -> np.ndarray:
+def window_means(values: np.ndarray, patch: int, stride: int, dtype=np.float32) -> np.ndarray:
     """Mean of ``values`` (H, W) over every patch×patch window on the stride grid, by an
-    integral image: (rows, cols) with rows = (H − patch) // stride + 1."""
+    integral image (float64): (rows, cols) with rows = (H − patch) // stride + 1."""
     H, W = values.shape
     rows, cols = (H - patch) // stride + 1, (W - patch) // stride + 1
     if rows <= 0 or cols <= 0:
-        return np.zeros((max(rows, 0), max(cols, 0)), np.float32)
+        return np.zeros((max(rows, 0), max(cols, 0)), dtype)
     ii = np.zeros((H + 1, W + 1), np.float64)
     np.cumsum(np.cumsum(values, axis=0, dtype=np.float64), axis=1, out=ii[1:, 1:])
     r0 = np.arange(rows) * stride
     c0 = np.arange(cols) * stride
     r1, c1 = r0 + patch, c0 + patch
     s = ii[np.ix_(r1, c1)] - ii[np.ix_(r0, c1)] - ii[np.ix_(r1, c0)] + ii[np.ix_(r0, c0)]
-    return (s / (patch * patch)).astype(np.float32)
+    return (s / (patch * patch)).astype(dtype)
 
 
 def _shift_diff(g: np.ndarray, dy: int, dx: int) -> np.ndarray:
@@ -67,8 +67,9 @@ class Metric:
         if self.per_patch is not None:
             win = np.lib.stride_tricks.sliding_window_view(gray, (patch, patch))[::stride, ::stride]
             return np.array([[self.per_patch(w) for w in row] for row in win], np.float32).reshape(win.shape[:2])
-        means = [window_means(m, patch, stride) for m in self.maps(gray)]
-        return means[0] if self.combine is None else self.combine(means).astype(np.float32)
+        # Means stay float64 until combined: a variance is a difference of two close means.
+        means = [window_means(m, patch, stride, np.float64) for m in self.maps(gray)]
+        return (means[0] if self.combine is None else self.combine(means)).astype(np.float32)
 
     def score_patches(self, patches: np.ndarray) -> np.ndarray:
         """Scores of N separate patches (N, h, w) grey, or (N, h, w, 3) RGB."""

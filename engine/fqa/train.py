@@ -1,6 +1,6 @@
 """Train FocusLiteNN on focal stacks: `finefocus fqa train`.
 
-Thesis Sec. 3.4.1: Adam, learning rate 0.01 decayed by 10× halfway, negative-PLCC loss
+Thesis Sec. 3.4.1: Adam, learning rate 0.01 decayed by 10× halfway (``decay_at``), negative-PLCC loss
 (Eq. 3.7) on batches of 235×235 patches whose label is |z − z*| in µm (Eq. 3.9). Stacks come from
 the phantom (training seeds only, see `engine.fqa.dataset.TRAINING_SEED_BASE`) and optionally
 from a user's own multi-plane slides (`--stacks`), with the variation of `augment.py`.
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..evaluation import plcc, srcc
-from .augment import augment
+from .augment import augment_uint8
 from .dataset import StackSet
 from .focuslitenn import FocusLiteNN, save_weights
 
@@ -51,17 +51,24 @@ def _batch(stacks: StackSet, g: torch.Generator, n: int) -> tuple[torch.Tensor, 
     s = torch.randint(0, len(stacks), (n,), generator=g).numpy()
     z = (torch.rand(n, generator=g).numpy() * stacks.planes_per_stack(s)).astype(int)
     imgs, labels = stacks.patches(s, z)
-    x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float().div_(255.0)
-    return augment(x, g), torch.from_numpy(labels).float()
+    return augment_uint8(imgs, g), torch.from_numpy(labels).float()
 
 
 def train(cfg: TrainConfig, out: Path, checkpoint_dir: Path, stacks: StackSet, val: StackSet,
-          resume: bool = False, log: Callable[[str], None] = print) -> dict:
-    """Train, checkpointing as it goes; writes the final weights to ``out``; returns a summary."""
+          resume: bool = False, log: Callable[[str], None] = print,
+          init: FocusLiteNN | None = None, until: int | None = None) -> dict:
+    """Train, checkpointing as it goes; writes the weights with the best validation SRCC to
+    ``out`` whenever they improve; returns a summary. ``init`` starts from a trained model
+    (fine-tuning) instead of random weights; ``until`` stops (with a checkpoint) after that
+    step, as an interruption would, so a later ``resume`` continues the same schedule."""
     torch.manual_seed(cfg.seed)
     model = FocusLiteNN(cfg.kernels)
+    if init is not None:
+        if init.kernels != cfg.kernels:
+            raise ValueError(f"initial model has {init.kernels} kernels, the run {cfg.kernels}")
+        model.load_state_dict(init.state_dict())
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, int(cfg.steps * cfg.decay_at)), gamma=0.1)
+    decay_step = max(1, int(cfg.steps * cfg.decay_at))
     g = torch.Generator().manual_seed(cfg.seed)
     step, best = 0, {"val_srcc": -2.0}
     ckpt = checkpoint_dir / "last.pt"
@@ -69,20 +76,21 @@ def train(cfg: TrainConfig, out: Path, checkpoint_dir: Path, stacks: StackSet, v
         blob = torch.load(ckpt, map_location="cpu", weights_only=True)
         model.load_state_dict(blob["model"])
         opt.load_state_dict(blob["opt"])
-        sched.load_state_dict(blob["sched"])
         g.set_state(blob["rng"])
         step, best = int(blob["step"]), dict(blob["best"])
         log(f"resumed from {ckpt} at step {step}")
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    while step < cfg.steps:
+    last = cfg.steps if until is None else min(cfg.steps, until)
+    while step < last:
+        for group in opt.param_groups:  # the schedule is a function of the step alone
+            group["lr"] = cfg.lr * (0.1 if step >= decay_step else 1.0)
         model.train()
         x, y = _batch(stacks, g, cfg.batch)
         loss = neg_plcc(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        sched.step()
         step += 1
         if step % cfg.validate_every == 0 or step == cfg.steps:
             v = validate(model, val)
@@ -90,9 +98,9 @@ def train(cfg: TrainConfig, out: Path, checkpoint_dir: Path, stacks: StackSet, v
                 f"({time.time() - t0:.0f} s)")
             if v["srcc"] > best["val_srcc"]:
                 best = {"val_srcc": v["srcc"], "val_plcc": v["plcc"], "step": step}
-                save_weights(model, out, {"config": asdict(cfg), **best})
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                save_weights(calibrated(model, val), out, {"config": asdict(cfg), **best, "score_units": "µm"})
+        if step % cfg.checkpoint_every == 0 or step == last:
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
                         "rng": g.get_state(), "step": step, "best": best}, ckpt)
     summary = {"out": str(out), "kernels": cfg.kernels, "steps": step, **best,
                "parameters": model.parameter_count()}
@@ -100,14 +108,35 @@ def train(cfg: TrainConfig, out: Path, checkpoint_dir: Path, stacks: StackSet, v
     return summary
 
 
+def calibrated(model: FocusLiteNN, val: StackSet) -> FocusLiteNN:
+    """A copy of ``model`` whose score is in µm of defocus: the least-squares affine map from
+    its scores to the labels |z − z*| on ``val`` folded into w_max, w_min and the offset
+    (Eq. 3.5 is linear in them). Correlations are unchanged; heatmaps read in µm."""
+    import copy
+
+    p, t = _predictions(model, val)
+    a, b = np.polyfit(p.astype(np.float64), t.astype(np.float64), 1)
+    out = copy.deepcopy(model)
+    with torch.no_grad():
+        out.w_max.mul_(float(a))
+        out.w_min.mul_(float(a))
+        out.offset.copy_(out.offset * float(a) + float(b))
+    return out.eval()
+
+
 @torch.inference_mode()
-def validate(model: FocusLiteNN, val: StackSet) -> dict:
-    """SRCC / PLCC of the model on every patch of a held-out stack set (no augmentation)."""
+def _predictions(model: FocusLiteNN, val: StackSet) -> tuple[np.ndarray, np.ndarray]:
     model.eval()
     preds, labels = [], []
     for imgs, lab in val.iter_stacks():
         x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float().div_(255.0)
         preds.append(model(x).numpy())
         labels.append(lab)
-    p, t = np.concatenate(preds), np.concatenate(labels)
+    return np.concatenate(preds), np.concatenate(labels)
+
+
+@torch.inference_mode()
+def validate(model: FocusLiteNN, val: StackSet) -> dict:
+    """SRCC / PLCC of the model on every patch of a held-out stack set (no augmentation)."""
+    p, t = _predictions(model, val)
     return {"srcc": srcc(p, t), "plcc": plcc(p, t)}

@@ -5,9 +5,10 @@ import argparse
 import json
 from pathlib import Path
 
-from .dataset import TRAINING_SEED_BASE, StackSet, phantom_stacks, slide_stacks
-from .focuslitenn import weights_path
+from .dataset import TRAINING_SEED_BASE, StackSet, cached_phantom_stacks, slide_stacks
+from .focuslitenn import load_model, weights_path
 from .train import TrainConfig, train
+from ..cli import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,49 +19,94 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kernels", type=int, default=1, help="number of 7×7 kernels N (1, 2 or 10 ship)")
     p.add_argument("--out", type=Path, default=None, help="weights file (default: the shipped resource path)")
     p.add_argument("--checkpoint-dir", type=Path, default=None,
-                   help="checkpoints and cached stacks (default: checkpoints/fqa-<N>k)")
+                   help="checkpoints of this run (default: checkpoints/fqa-<N>k)")
+    p.add_argument("--data-dir", type=Path, default=Path("checkpoints") / "fqa-data",
+                   help="cache of rendered phantom stacks, one file per seed, shared by runs "
+                        "(default: checkpoints/fqa-data)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--stacks", nargs="*", default=[], metavar="SLIDE",
                    help="multi-plane slides (any format FineFocus opens) to add to training")
     p.add_argument("--stacks-per-slide", type=int, default=64)
-    p.add_argument("--seeds", type=int, default=12, help="number of phantom training seeds")
-    p.add_argument("--stacks-per-seed", type=int, default=24)
+    p.add_argument("--init", default=None, metavar="WEIGHTS",
+                   help="start from these weights (a file or focuslitenn-N) instead of random ones; "
+                        "with --stacks and no --init, the shipped N-kernel weights (fine-tuning)")
+    p.add_argument("--seeds", type=int, default=16, help="number of phantom training seeds")
+    p.add_argument("--stacks-per-seed", type=int, default=48)
+    p.add_argument("--plane-step", type=float, default=0.5,
+                   help="µm between the planes of a phantom stack (planes span ±3 µm around z*)")
+    p.add_argument("--val-seeds", type=int, default=4, help="number of phantom validation seeds")
+    p.add_argument("--val-stacks-per-seed", type=int, default=32)
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch", type=int, default=48)
     p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--validate-every", type=int, default=100, help="steps between validations (and checkpoints)")
     p.add_argument("--seed", type=int, default=0, help="seed of the optimiser, sampling and augmentation")
     p.set_defaults(handler=_train)
 
 
+#: Validation: phantom seeds of their own (training range, never evaluation seeds).
+VAL_SEED_BASE = TRAINING_SEED_BASE + 500_000
+
+
 def _stacks(args, ckdir: Path) -> tuple[StackSet, StackSet]:
-    """Training and validation stacks, rendered once and cached next to the checkpoints."""
-    cache_train, cache_val = ckdir / "stacks-train.npz", ckdir / "stacks-val.npz"
-    if cache_train.exists() and cache_val.exists():
-        return StackSet.load(cache_train), StackSet.load(cache_val)
-    ckdir.mkdir(parents=True, exist_ok=True)
+    """Training and validation stacks. Phantom stacks are rendered once per seed into the shared
+    ``--data-dir`` (a seed already rendered by an earlier version of the phantom is reused);
+    stacks from the user's slides are cached in the run's checkpoint folder."""
+    log = lambda m: print(m, flush=True)  # noqa: E731
     seeds = [TRAINING_SEED_BASE + i for i in range(args.seeds)]
-    val_seeds = [TRAINING_SEED_BASE + 500_000 + i for i in range(2)]
-    print(f"rendering {args.seeds * args.stacks_per_seed} training stacks from phantom seeds "
-          f"{seeds[0]}..{seeds[-1]}", flush=True)
-    tr = phantom_stacks(seeds, args.stacks_per_seed, rng_seed=1,
-                        progress=lambda f: print(f"  {100 * f:.0f}%", flush=True) if int(f * 100) % 10 == 0 else None)
-    va = phantom_stacks(val_seeds, 12, rng_seed=2)
+    print(f"phantom training seeds {seeds[0]}..{seeds[-1]} x {args.stacks_per_seed} stacks "
+          f"(cache {args.data_dir})", flush=True)
+    tr = cached_phantom_stacks(args.data_dir, seeds, args.stacks_per_seed, step_um=args.plane_step, log=log,
+                               any_version=True)
+    va = cached_phantom_stacks(args.data_dir, [VAL_SEED_BASE + i for i in range(args.val_seeds)],
+                               args.val_stacks_per_seed, step_um=args.plane_step, log=log, any_version=True)
     if args.stacks:
         from ..slides import open_slide
 
-        slides = [open_slide(s) for s in args.stacks]
-        tr = StackSet.concat([tr, slide_stacks(slides, args.stacks_per_slide, rng_seed=3)])
-    tr.save(cache_train)
-    va.save(cache_val)
+        cache = ckdir / "stacks-user.npz"
+        if cache.exists():
+            user = StackSet.load(cache)
+        else:
+            slides = []
+            for path in args.stacks:
+                try:
+                    slides.append(open_slide(path))
+                except Exception as exc:  # noqa: BLE001 - any reason a slide cannot be opened
+                    raise UserError(f"{path}: cannot open as a slide ({exc})") from None
+            try:
+                user = slide_stacks(slides, args.stacks_per_slide, rng_seed=3)
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+            ckdir.mkdir(parents=True, exist_ok=True)
+            user.save(cache)
+        print(f"{len(user)} stacks from {len(args.stacks)} slide(s)", flush=True)
+        tr = StackSet.concat([tr, user])
     return tr, va
 
 
 def _train(args) -> int:
+    import torch
+
+    # One thread: a training step is small, and on a shared machine extra OpenMP threads only
+    # spin (the batch preparation is the larger part and runs on this thread anyway).
+    torch.set_num_threads(1)
     out = args.out or weights_path(args.kernels)
     ckdir = args.checkpoint_dir or Path("checkpoints") / f"fqa-{args.kernels}k"
+    init = None
+    init_name = args.init or (f"focuslitenn-{args.kernels}" if args.stacks and weights_path(args.kernels).exists() else None)
+    if init_name:
+        try:
+            init = load_model(init_name)
+        except FileNotFoundError as exc:
+            raise UserError(str(exc)) from None
+        if init.kernels != args.kernels:
+            raise UserError(f"{init_name}: has {init.kernels} kernels, --kernels is {args.kernels}")
+        print(f"starting from {init_name}", flush=True)
     stacks, val = _stacks(args, ckdir)
     cfg = TrainConfig(kernels=args.kernels, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
+                      validate_every=args.validate_every, checkpoint_every=args.validate_every,
                       stack_paths=[str(s) for s in args.stacks])
-    summary = train(cfg, Path(out), ckdir, stacks, val, resume=args.resume, log=lambda m: print(m, flush=True))
+    summary = train(cfg, Path(out), ckdir, stacks, val, resume=args.resume, log=lambda m: print(m, flush=True),
+                    init=init)
     print(json.dumps(summary, indent=2))
     return 0

@@ -144,5 +144,32 @@ def test_the_fqa_group_lists_its_subcommands(capsys):
     with pytest.raises(SystemExit):
         main(["fqa", "--help"])
     out = capsys.readouterr().out
-    for name in ("score", "heatmap", "depthmap"):
+    for name in ("score", "heatmap", "depthmap", "train", "eval"):
         assert name in out
+
+
+# ---------------------------------------------------------------------------- eval
+def test_eval_prints_every_model_and_metric_side_by_side(weights, capsys, tmp_path, monkeypatch):
+    from engine.fqa.evaluate import SHIPPED_KERNELS
+    from engine.fqa.focuslitenn import weights_path
+    from engine.fqa.metrics import METRICS
+
+    monkeypatch.chdir(tmp_path)  # the rendered stacks are cached under ./checkpoints/fqa-eval
+    assert main(["fqa", "eval", "--seed", "11", "--stacks", "3", "--model", weights, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert len(list((tmp_path / "checkpoints" / "fqa-eval").glob("eval-11-3-noisy-*.npz"))) == 1
+    assert doc["seed"] == 11 and doc["patches"] == 3 * 13
+    rows = {r["model"]: r for r in doc["rows"]}
+    shipped = {f"focuslitenn-{k}" for k in SHIPPED_KERNELS if weights_path(k).exists()}
+    assert set(rows) == set(METRICS) | shipped | {"log"}
+    for r in rows.values():
+        assert {"srcc", "plcc", "krcc", "roc_auc", "pr_auc", "ms_per_mpx"} <= set(r)
+        assert -1 <= r["srcc"] <= 1 and 0 <= r["roc_auc"] <= 1 and r["ms_per_mpx"] > 0
+    assert rows["log"]["srcc"] > 0.5  # the hand-set LoG model sees defocus
+    srccs = [r["srcc"] for r in doc["rows"]]
+    assert srccs == sorted(srccs, reverse=True)
+
+
+def test_eval_refuses_a_training_seed(capsys):
+    assert main(["fqa", "eval", "--seed", "1000000", "--json"]) == 2
+    _one_error_line(capsys, "1000000", "training seed")

@@ -123,19 +123,30 @@ REAL_IMAGES = ["slides/cmu-1-small-region.svs", "slides/tcga-cr-7395-01a-01-ts1.
                "tiles/tissue-level0-4302-10273-4814-10785.png", "tiles/tissue-level0-7352-11762-7864-12274.png"]
 
 
+def _shipped_models():
+    from engine.fqa.evaluate import SHIPPED_KERNELS
+    from engine.fqa.focuslitenn import load_model, weights_path
+
+    return {f"focuslitenn-{k}": load_model(f"focuslitenn-{k}") for k in SHIPPED_KERNELS if weights_path(k).exists()}
+
+
 @pytest.mark.parametrize("name", REAL_IMAGES)
 def test_a_copy_defocused_2_um_by_the_psf_scores_blurrier_in_99_percent_of_tissue(name, model):
+    """For the shipped, trained models and the hand-set LoG model alike."""
     with open_slide(require(SHARED_DATA / name)) as slide:
         W, H = slide.dimensions
         w, h = min(W, 1536), min(H, 1536)
         rgb = slide.read_region(0, (W - w) // 2, (H - h) // 2, w, h)
         mpp = slide.mpp[0] if slide.mpp else CMU_MPP  # the PNG tiles come from 0.5 µm/px scans
-    scorer = {"f": focuslitenn_scorer(model)}
-    sharp = compute_heatmap(ArraySlide([rgb]), scorer)[0]["f"]
-    blurred = compute_heatmap(ArraySlide([psf_blur(rgb, 2.0, mpp)]), scorer)[0]["f"]
-    both = np.isfinite(sharp) & np.isfinite(blurred)
-    assert both.sum() >= 4, "too little tissue to judge"
-    assert (blurred[both] > sharp[both]).mean() >= 0.99
+    models = {"log": model, **_shipped_models()}
+    assert len(models) == 4, "shipped weights missing from resources/weights"
+    scorers = {k: focuslitenn_scorer(m) for k, m in models.items()}
+    sharp = compute_heatmap(ArraySlide([rgb]), scorers)[0]
+    blurred = compute_heatmap(ArraySlide([psf_blur(rgb, 2.0, mpp)]), scorers)[0]
+    for k in models:
+        both = np.isfinite(sharp[k]) & np.isfinite(blurred[k])
+        assert both.sum() >= 4, "too little tissue to judge"
+        assert (blurred[k][both] > sharp[k][both]).mean() >= 0.99, k
 
 
 def test_a_heatmap_on_level_1_scores_that_level_s_pixels(tissue, model):
