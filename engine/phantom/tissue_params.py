@@ -90,7 +90,7 @@ class TissueParams:
     # --- stain amounts (OD per µm of path) ---
     eosin_cytoplasm: float = 0.070
     eosin_stroma_ground: float = 0.020
-    eosin_collagen: float = 0.160
+    eosin_collagen: float = 0.110
     eosin_muscle: float = 0.070
     eosin_membrane: float = 0.080
     eosin_lymphoid: float = 0.012
