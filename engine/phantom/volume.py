@@ -148,14 +148,32 @@ class TissueVolume:
         """Mean transmittance (3,) of each compartment at full resolution, measured once per
         (params, stain) on three 48 µm squares of the pure compartment, far apart (calibration
         seed, flat section, projected OD blurred by a 0.6 µm Gaussian for the section's own
-        defocus). Stroma is calibrated dense and loose, since their mix varies on ~70 µm."""
-        key = (repr(self.params), self.stains)
+        defocus). Stroma is calibrated dense and loose, since their mix varies on ~70 µm. The
+        default tissue's calibration is shipped in ``calibration_table.py`` (a test checks it
+        against a fresh measurement), so a cold overview does not pay for it."""
+        key = self.calibration_key()
         cal = _CALIBRATION.get(key)
         if cal is None:
-            cal = {name: np.mean([self._pure_transmittance(name, 192, o) for o in CALIBRATION_ORIGINS_UM], axis=0)
-                   for name in COMPARTMENTS}
+            from .calibration_table import TABLE
+            if key in TABLE:     # the default tissue, measured ahead (tools/make_calibration_table.py)
+                cal = {name: np.asarray(v, np.float32) for name, v in TABLE[key].items()}
+            else:
+                cal = self.measure_calibration()
             _CALIBRATION[key] = cal
         return cal
+
+    def calibration_key(self) -> str:
+        """Digest of what the calibration depends on: the tissue parameters and the stains."""
+        import hashlib
+        text = repr((self.params, self.stains, self.stains.od_matrix().round(6).tolist(), CALIBRATION_SEED,
+                     CALIBRATION_ORIGINS_UM))
+        return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+    def measure_calibration(self) -> dict[str, np.ndarray]:
+        """Measure ``calibration`` afresh (≈ 1–3 s)."""
+        return {name: np.mean([self._pure_transmittance(name, 192, o) for o in CALIBRATION_ORIGINS_UM],
+                              axis=0).astype(np.float32)
+                for name in COMPARTMENTS}
 
     def _pure_transmittance(self, name: str, n: int = 256, origin_um: float = 5000.0) -> np.ndarray:
         from scipy.ndimage import gaussian_filter

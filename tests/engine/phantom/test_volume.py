@@ -76,3 +76,13 @@ def test_ihc_has_no_eosin_and_dab_in_epithelium():
     od = b.od.sum(axis=1)                           # (3, n, n) per-channel OD
     # DAB-stained pixels are brown: blue OD well above red OD somewhere (membranes, cytoplasm).
     assert ((od[2] - od[0]) > 0.15).mean() > 0.01
+
+
+def test_the_shipped_calibration_is_the_measured_one(volume):
+    """engine/phantom/calibration_table.py must match the default tissue as it is now (rerun
+    tools/make_calibration_table.py after changing the tissue)."""
+    from engine.phantom.calibration_table import TABLE
+    assert volume.calibration_key() in TABLE, "calibration table is stale"
+    fresh = volume.measure_calibration()
+    for name, v in TABLE[volume.calibration_key()].items():
+        assert np.allclose(v, fresh[name], atol=1e-4), name

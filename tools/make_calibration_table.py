@@ -1,0 +1,36 @@
+"""Write engine/phantom/calibration_table.py: the coarse-level calibration of the default
+tissue (H&E and IHC), so a cold overview needs no calibration renders.
+
+    .venv/bin/python tools/make_calibration_table.py
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from engine.phantom.volume import TissueVolume  # noqa: E402
+
+OUT = REPO / "engine" / "phantom" / "calibration_table.py"
+
+
+def main() -> int:
+    head = OUT.read_text().split("TABLE: dict = ")[0]   # keep the module docstring
+    lines = ["TABLE: dict = {"]
+    for stain in ("he", "ihc"):
+        vol = TissueVolume(0, stain=stain)
+        cal = vol.measure_calibration()
+        lines.append(f"    {vol.calibration_key()!r}: {{  # {stain}")
+        for name, v in cal.items():
+            lines.append(f"        {name!r}: ({', '.join(f'{float(x):.6f}' for x in v)}),")
+        lines.append("    },")
+    lines.append("}")
+    OUT.write_text(head + "\n".join(lines) + "\n")
+    print(OUT)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
