@@ -17,7 +17,7 @@ log-weights may move from the model-level ones (unbounded content-adaptive weigh
 model per patch, which made the fused score noisy and let random models' inputs steer it).
 
 Hyper-parameters (``steps``, ``lr``, ``scale_floor``, ``adaptivity``) were chosen on phantom
-tuning seeds 101 and 102 only (see engine/fusion/evaluate.py, TUNING_SEEDS); evaluation seeds are
+tuning seeds only (engine/fusion/evaluate.py, TUNING_SEEDS); evaluation seeds are
 others.
 """
 from __future__ import annotations
