@@ -13,11 +13,12 @@ OD units of that stain). The transmitted intensity in channel c is Beer–Lamber
 Stain vectors are those of the real images, not textbook ones: haematoxylin and eosin were
 estimated with Macenko's method (the extreme angles of the tissue pixels' OD in the plane of
 their two main components) on the tissue of the four H&E images resolved at 0.5 µm/px in
-``../shared/data`` (``tools/estimate_stain_vectors.py``), averaged; the IHC haematoxylin (a
-bluer counterstain) and DAB on ``tiles/ihc.png``. Real eosin absorbs more red and blue than
+``../shared/data`` (``tools/estimate_stain_vectors.py``), averaged; DAB the same way on
+``tiles/ihc.png``, whose haematoxylin counterstain (bluer than in H&E) is the median OD of its
+blue pixels (B > R + 25, mean OD > 0.15), close to Macenko's (0.62, 0.65, 0.44). Real eosin absorbs more red and blue than
 Ruifrok & Johnston's (2001) vector, which is why colour deconvolution of real H&E slides gives
 a DAB-channel residual of 0.1–0.3 OD and a haematoxylin floor of ~0.1 OD in stroma; the phantom
-now shares that. Red blood cells absorb green and blue strongly (haemoglobin + eosin in H&E;
+shares both. Red blood cells absorb green and blue strongly (haemoglobin + eosin in H&E;
 unstained haemoglobin, pale yellow-brown, in IHC where there is no eosin).
 """
 from __future__ import annotations
