@@ -230,7 +230,7 @@ def scorer_for(model: str | FocusLiteNN) -> tuple[TileScorer, str, str]:
         shipped = str(model).startswith("focuslitenn-")
         name = str(model) if shipped else f"FocusLiteNN-{net.kernels} ({Path(str(model)).name})"
     digest = hashlib.sha1(b"".join(p.detach().numpy().tobytes() for p in net.state_dict().values())).hexdigest()[:12]
-    label = (f"{name}: estimated defocus (µm; higher = blurrier)" if net.score_units == "µm"
+    label = (f"{name}: defocus score (µm on 0.25 µm/px scans; higher = blurrier)" if net.score_units == "µm"
              else f"{name} score (higher = blurrier)")
     return focuslitenn_scorer(net), f"model={name}#{digest}", label
 
