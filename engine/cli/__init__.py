@@ -26,6 +26,31 @@ class UserError(Exception):
     """A mistake in the user's input: printed as one line, exit status 2."""
 
 
+def save_png(path, rgb) -> None:
+    """Write a uint8 image to ``path`` as PNG; a path that cannot be written is a UserError."""
+    from PIL import Image
+
+    try:
+        Image.fromarray(rgb).save(path)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+
+
+def progress_printer(enabled: bool, label: str = ""):
+    """A ``progress(fraction)`` callback printing every 10 % to stderr, or None when disabled."""
+    if not enabled:
+        return None
+    last = [-1]
+    prefix = f"{label} " if label else ""
+
+    def report(f: float) -> None:
+        pct = int(f * 100) // 10 * 10
+        if pct != last[0]:
+            last[0] = pct
+            print(f"  {prefix}{pct}%", file=sys.stderr, flush=True)
+    return report
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="finefocus",

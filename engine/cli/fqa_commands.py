@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..slides import open_slide
-from . import UserError
+from . import UserError, progress_printer, save_png
 
 #: Modules that add subcommands to the ``fqa`` group with their own ``register(group_subparsers)``
 #: (the lead's training and evaluation commands). A module not written yet is skipped.
@@ -138,26 +138,6 @@ def _save_npy(path: Path, values: np.ndarray) -> None:
         raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from exc
 
 
-def _save_png(path: Path, rgb: np.ndarray) -> None:
-    from PIL import Image
-
-    try:
-        Image.fromarray(rgb).save(path)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from exc
-
-
-def _progress(enabled: bool):
-    if not enabled:
-        return None
-    last = [-1]
-
-    def report(f: float) -> None:
-        pct = int(f * 100) // 10 * 10
-        if pct != last[0]:
-            last[0] = pct
-            print(f"  {pct}%", file=sys.stderr, flush=True)
-    return report
 
 
 # ---------------------------------------------------------------------------- score
@@ -201,12 +181,12 @@ def heatmap_command(args: argparse.Namespace) -> int:
     with open_slide(args.path) as slide:
         plane = slide.nearest_plane(args.z)
         maps, geom = compute_heatmap(slide, {"s": scorer}, plane=plane,
-                                     progress=_progress(not args.json and sys.stderr.isatty()))
+                                     progress=progress_printer(not args.json and sys.stderr.isatty()))
         values = maps["s"]
         _save_npy(out, values)
         vrange = robust_range(values)
         if png is not None:
-            _save_png(png, overview_png(slide, values, geom, vrange, label, "focus", plane))
+            save_png(png, overview_png(slide, values, geom, vrange, label, "focus", plane))
         doc = {"path": str(args.path), "model": args.model, "model_id": model_id, **geom.as_dict(),
                "plane": plane, "z_um": float(slide.planes_um[plane]),
                "mpp": list(slide.mpp) if slide.mpp else None, "higher_is_blurrier": True,
@@ -229,11 +209,11 @@ def depthmap_command(args: argparse.Namespace) -> int:
         if slide.plane_count < 2:
             raise UserError(f"{args.path}: a depth map needs a multi-plane slide (this one has 1 focal plane)")
         depth, scores, geom = compute_depth_map(slide, args.model,
-                                                progress=_progress(not args.json and sys.stderr.isatty()))
+                                                progress=progress_printer(not args.json and sys.stderr.isatty()))
         _save_npy(out, depth)
         zr = (float(slide.planes_um[0]), float(slide.planes_um[-1]))
         if png is not None:
-            _save_png(png, overview_png(slide, depth, geom, zr, "best-focus z (µm)", "viridis",
+            save_png(png, overview_png(slide, depth, geom, zr, "best-focus z (µm)", "viridis",
                                         slide.nearest_plane(0.0)))
         doc = {"path": str(args.path), "model": args.model, **geom.as_dict(),
                "planes_um": [float(z) for z in slide.planes_um], "units": "µm",

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..slides import open_slide
-from . import UserError
+from . import UserError, progress_printer, save_png
 
 
 def register(sub) -> None:
@@ -125,18 +125,6 @@ def _stats(values: np.ndarray) -> dict:
     return out
 
 
-def _progress(enabled: bool):
-    if not enabled:
-        return None
-    last = [-1]
-
-    def report(f: float) -> None:
-        pct = int(f * 100) // 10 * 10
-        if pct != last[0]:
-            last[0] = pct
-            print(f"  scoring {pct}%", file=sys.stderr, flush=True)
-    return report
-
 
 # ---------------------------------------------------------------------------- heatmap
 def heatmap_command(args: argparse.Namespace) -> int:
@@ -157,7 +145,7 @@ def heatmap_command(args: argparse.Namespace) -> int:
         plane = slide.nearest_plane(args.z)
         try:
             fusion = fit_slide(slide, models, plane=plane, config=config,
-                               progress=_progress(not args.json and sys.stderr.isatty()))
+                               progress=progress_printer(not args.json and sys.stderr.isatty(), 'scoring'))
         except NotEnoughTissue as exc:
             raise UserError(f"{args.path}: {exc}") from None
         _save_npy(out, fusion.fused)
@@ -166,7 +154,7 @@ def heatmap_command(args: argparse.Namespace) -> int:
         if png is not None:
             from ..fqa.heatmap_source import overview_png
 
-            _save_png(png, overview_png(slide, fusion.fused, fusion.geometry, ranges["fused"],
+            save_png(png, overview_png(slide, fusion.fused, fusion.geometry, ranges["fused"],
                                         LABELS["fused"], CMAPS["fused"], plane))
         res = fusion.result
         doc = {"path": str(args.path), "variant": res.config.variant, **fusion.geometry.as_dict(),
@@ -188,14 +176,6 @@ def heatmap_command(args: argparse.Namespace) -> int:
               f"(largest weight: {top} {res.weights[top]:.2f}), fit in {fusion.fit_seconds:.1f} s")
     return 0
 
-
-def _save_png(path: Path, rgb: np.ndarray) -> None:
-    from PIL import Image
-
-    try:
-        Image.fromarray(rgb).save(path)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from exc
 
 
 # ---------------------------------------------------------------------------- eval
