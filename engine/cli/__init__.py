@@ -26,6 +26,19 @@ class UserError(Exception):
     """A mistake in the user's input: printed as one line, exit status 2."""
 
 
+def check_output_path(path: str, suffix: str, option: str):
+    """``path`` as a Path if it names a ``suffix`` file in an existing folder, else a UserError
+    naming ``option``."""
+    from pathlib import Path
+
+    p = Path(path)
+    if p.suffix.lower() != suffix:
+        raise UserError(f"{path}: {option} must name a {suffix} file")
+    if not p.parent.is_dir():
+        raise UserError(f"{path}: folder {p.parent} does not exist")
+    return p
+
+
 def save_png(path, rgb) -> None:
     """Write a uint8 image to ``path`` as PNG; a path that cannot be written is a UserError."""
     from PIL import Image

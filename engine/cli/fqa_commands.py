@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..slides import open_slide
-from . import UserError, progress_printer, save_png
+from . import UserError, check_output_path, progress_printer, save_png
 
 #: Modules that add subcommands to the ``fqa`` group with their own ``register(group_subparsers)``
 #: (the lead's training and evaluation commands). A module not written yet is skipped.
@@ -110,14 +110,6 @@ def _scorer(model: str):
         raise UserError(f"{model}: cannot load FocusLiteNN weights ({exc.__class__.__name__})") from None
 
 
-def _check_out(path: str, suffix: str, option: str) -> Path:
-    p = Path(path)
-    if p.suffix.lower() != suffix:
-        raise UserError(f"{path}: {option} must name a {suffix} file")
-    if not p.parent.is_dir():
-        raise UserError(f"{path}: folder {p.parent} does not exist")
-    return p
-
 
 def _stats(values: np.ndarray) -> dict:
     v = values[np.isfinite(values)]
@@ -173,8 +165,8 @@ def heatmap_command(args: argparse.Namespace) -> int:
     from ..fqa.heatmap import compute_heatmap
     from ..fqa.heatmap_source import overview_png
 
-    out = _check_out(args.out, ".npy", "--out")
-    png = _check_out(args.png, ".png", "--png") if args.png else None
+    out = check_output_path(args.out, ".npy", "--out")
+    png = check_output_path(args.png, ".png", "--png") if args.png else None
     if not math.isfinite(args.z):
         raise UserError(f"--z must be a number of µm, got {args.z}")
     scorer, model_id, label = _scorer(args.model)
@@ -202,8 +194,8 @@ def depthmap_command(args: argparse.Namespace) -> int:
     from ..fqa.depth_map import compute_depth_map
     from ..fqa.heatmap_source import overview_png
 
-    out = _check_out(args.out, ".npy", "--out")
-    png = _check_out(args.png, ".png", "--png") if args.png else None
+    out = check_output_path(args.out, ".npy", "--out")
+    png = check_output_path(args.png, ".png", "--png") if args.png else None
     _scorer(args.model)  # fail early on a bad model
     with open_slide(args.path) as slide:
         if slide.plane_count < 2:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..slides import open_slide
-from . import UserError, progress_printer, save_png
+from . import UserError, check_output_path, progress_printer, save_png
 
 
 def register(sub) -> None:
@@ -99,14 +99,6 @@ def _config(args, variant: str = "SF-ms"):
     return FusionConfig(variant=variant) if args.steps is None else FusionConfig(variant=variant, steps=args.steps)
 
 
-def _check_out(path: str, suffix: str, option: str) -> Path:
-    p = Path(path)
-    if p.suffix.lower() != suffix:
-        raise UserError(f"{path}: {option} must name a {suffix} file")
-    if not p.parent.is_dir():
-        raise UserError(f"{path}: folder {p.parent} does not exist")
-    return p
-
 
 def _save_npy(path: Path, values: np.ndarray) -> None:
     try:
@@ -131,12 +123,12 @@ def heatmap_command(args: argparse.Namespace) -> int:
     from ..fusion.heatmap_source import CMAPS, LABELS, color_ranges, fit_digest
     from ..fusion.slide_fit import NotEnoughTissue, fit_slide
 
-    out = _check_out(args.out, ".npy", "--out")
-    u_out = (_check_out(args.uncertainty_out, ".npy", "--uncertainty-out") if args.uncertainty_out
+    out = check_output_path(args.out, ".npy", "--out")
+    u_out = (check_output_path(args.uncertainty_out, ".npy", "--uncertainty-out") if args.uncertainty_out
              else out.with_name(out.stem + "-uncertainty.npy"))
     if u_out.resolve() == out.resolve():
         raise UserError(f"{u_out}: --uncertainty-out must differ from --out")
-    png = _check_out(args.png, ".png", "--png") if args.png else None
+    png = check_output_path(args.png, ".png", "--png") if args.png else None
     if not math.isfinite(args.z):
         raise UserError(f"--z must be a number of µm, got {args.z}")
     config = _config(args, args.variant)

@@ -97,17 +97,22 @@ def banked_noise(x: torch.Tensor, g: torch.Generator, max_gain: float = 2e-4, ma
     return x.clamp_(0, 1)
 
 
+def random_orientation(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """One random rot90 and, half the time, a horizontal flip, for the whole batch (B, 3, H, W)."""
+    k = int(torch.randint(0, 4, (1,), generator=g))
+    x = torch.rot90(x, k, dims=(2, 3))
+    if torch.rand(1, generator=g) < 0.5:
+        x = torch.flip(x, dims=(3,))
+    return x.contiguous()
+
+
 def augment_uint8(imgs: np.ndarray, g: torch.Generator) -> torch.Tensor:
     """The full training variation of uint8 patches (B, H, W, 3) → float (B, 3, H, W) in [0, 1]:
     stain, exposure, noise, JPEG, and a random flip/rot90 per batch."""
     x = stain_exposure_lut(imgs, g)
     x = banked_noise(x, g)
     x = jpeg(x, g)
-    k = int(torch.randint(0, 4, (1,), generator=g))
-    x = torch.rot90(x, k, dims=(2, 3))
-    if torch.rand(1, generator=g) < 0.5:
-        x = torch.flip(x, dims=(3,))
-    return x.contiguous()
+    return random_orientation(x, g)
 
 
 def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -116,8 +121,4 @@ def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     x = exposure_jitter(x, g)
     x = sensor_noise(x, g)
     x = jpeg(x, g)
-    k = int(torch.randint(0, 4, (1,), generator=g))
-    x = torch.rot90(x, k, dims=(2, 3))
-    if torch.rand(1, generator=g) < 0.5:
-        x = torch.flip(x, dims=(3,))
-    return x.contiguous()
+    return random_orientation(x, g)
