@@ -7,10 +7,11 @@ Sources:
 * `phantom_stacks`: the phantom's exact ground truth. 512-px blocks are drawn at random and
   patches taken on a 3×3 grid inside them where they are mostly tissue; each block's planes are
   at its mean z* + offsets (µm) on a jittered grid from −3 to +3 µm, so labels cover 0–3 µm
-  continuously; a patch's z* is the mean of the phantom's best-focus map over the patch (the map
-  itself is kept at 5-px cells, with its spread: a section 3–6 µm thick holds detail at several
-  depths, so a patch's z*(x, y) varies by ~0.9 µm (SD), and within ±1 µm of z* the image
-  changes little).
+  continuously; a patch's z* is the plane at which the patch as a whole is sharpest
+  (`PhantomSlide.best_focus_of_region`: the peak of its noise-free Laplacian energy), the thesis'
+  "sharpest plane at that location". The per-pixel best-focus map is kept too (5-px cells, with
+  its spread): a section 3–6 µm thick holds detail at several depths, so z*(x, y) varies by
+  ~0.9 µm (SD) within a patch, and its mean can sit ~0.65 µm from the patch's sharpest plane.
 * `slide_stacks`: a user's multi-plane slide (any backend). z* per location is the plane of
   maximum Laplacian energy, refined by a parabola through its neighbours.
 
@@ -30,6 +31,8 @@ from .metrics import METRICS, to_gray
 from .tissue import tissue_pixels
 
 TRAINING_SEED_BASE = 1_000_000
+#: Names how patch labels are defined; part of the cache digest, so a change re-renders.
+LABEL_VERSION = "region-sharpest-v2"
 PATCH = 235
 #: Cell size (px) of the stored best-focus maps.
 ZMAP_CELL = 5
@@ -118,7 +121,8 @@ def phantom_stacks(seeds: Sequence[int], stacks_per_seed: int, *, rng_seed: int 
 
     Blocks of 512 px are drawn at random; each contributes up to nine patches (a 3×3 grid of
     positions) that are at least ``min_tissue`` tissue. The block's planes are at its mean z* plus jittered
-    offsets (µm); each patch's label is |z − z*| with z* the mean best-focus of that patch.
+    offsets (µm); each patch's label is |z − z*| with z* the patch's own sharpest plane
+    (`best_focus_of_region`).
 
     ``noise`` renders the planes as the phantom's scanner captures them (its Poisson–Gaussian
     sensor noise, a different noise field per plane) instead of noise-free."""
@@ -156,7 +160,7 @@ def phantom_stacks(seeds: Sequence[int], stacks_per_seed: int, *, rng_seed: int 
             else:
                 planes = [slide.truth(0, bx, by, _BLOCK, _BLOCK, float(zi)) for zi in z]
             for r, c in picks:
-                zstar = float(zmap[r:r + patch, c:c + patch].mean())
+                zstar = slide.best_focus_of_region(0, bx + c, by + r, patch, patch)
                 spreads.append(float(zmap[r:r + patch, c:c + patch].std()))
                 maps.append(cell_means(zmap[r:r + patch, c:c + patch]).astype(np.float16))
                 imgs.append(np.stack([pl[r:r + patch, c:c + patch] for pl in planes]))
@@ -215,11 +219,12 @@ def slide_stacks(slides: Sequence[Slide], stacks_per_slide: int, *, rng_seed: in
 
 
 def phantom_digest() -> str:
-    """8 hex digits identifying the phantom's source code: rendered stacks are only reused by
-    the phantom that rendered them."""
+    """8 hex digits identifying the phantom's source code and the label definition
+    (``LABEL_VERSION``): rendered stacks are only reused by the phantom that rendered them."""
     import hashlib
 
     h = hashlib.sha1()
+    h.update(LABEL_VERSION.encode())
     for f in sorted((Path(__file__).resolve().parents[1] / "phantom").glob("*.py")):
         h.update(f.name.encode())
         h.update(f.read_bytes())
@@ -228,13 +233,12 @@ def phantom_digest() -> str:
 
 def cached_phantom_stacks(cache_dir: Path, seeds: Sequence[int], stacks_per_seed: int, *,
                           span_um: float = 3.0, step_um: float = 0.5, log=None,
-                          digest: str | None = None, any_version: bool = False) -> StackSet:
+                          digest: str | None = None) -> StackSet:
     """`phantom_stacks` one seed at a time, each seed's stacks cached in
     ``<cache_dir>/phantom-<seed>-<stacks>x<span>-<step>-<digest>.npz`` so an interrupted rendering
     resumes where it stopped (and several processes can fill one cache with different seeds).
-    ``digest`` names the phantom version (default: `phantom_digest` of the code now). With
-    ``any_version`` a seed rendered by another version of the phantom is reused rather than
-    rendered again (the newest such file), for training while the phantom is being worked on."""
+    ``digest`` names the phantom and label version (default: `phantom_digest` of the code now);
+    stacks rendered by another version are never reused."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     digest = digest or phantom_digest()
@@ -242,10 +246,6 @@ def cached_phantom_stacks(cache_dir: Path, seeds: Sequence[int], stacks_per_seed
     for seed in seeds:
         stem = f"phantom-{seed}-{stacks_per_seed}x{span_um:g}-{step_um:g}"
         path = cache_dir / f"{stem}-{digest}.npz"
-        if not path.exists() and any_version:
-            others = sorted((p for p in cache_dir.glob(f"{stem}-*.npz") if not p.name.endswith(".part.npz")),
-                            key=lambda p: p.stat().st_mtime)
-            path = others[-1] if others else path
         if not path.exists():
             st = phantom_stacks([seed], stacks_per_seed, rng_seed=int(seed) % 1_000_003 + 11,
                                 span_um=span_um, step_um=step_um)

@@ -56,10 +56,9 @@ def _stacks(args, ckdir: Path) -> tuple[StackSet, StackSet]:
     seeds = [TRAINING_SEED_BASE + i for i in range(args.seeds)]
     print(f"phantom training seeds {seeds[0]}..{seeds[-1]} x {args.stacks_per_seed} stacks "
           f"(cache {args.data_dir})", flush=True)
-    tr = cached_phantom_stacks(args.data_dir, seeds, args.stacks_per_seed, step_um=args.plane_step, log=log,
-                               any_version=True)
+    tr = cached_phantom_stacks(args.data_dir, seeds, args.stacks_per_seed, step_um=args.plane_step, log=log)
     va = cached_phantom_stacks(args.data_dir, [VAL_SEED_BASE + i for i in range(args.val_seeds)],
-                               args.val_stacks_per_seed, step_um=args.plane_step, log=log, any_version=True)
+                               args.val_stacks_per_seed, step_um=args.plane_step, log=log)
     if args.stacks:
         from ..slides import open_slide
 

@@ -38,9 +38,11 @@ from .baselines import blend, gaussian_blur, linear_weights
 from .layers import DEPTH_FEATURES, SFT, OffsetEncoding, SFTResBlock, depth_features
 from .radiance import Radiance
 
-__all__ = ["FSCAPool", "RefocusDecoder", "POOL_MODES"]
+__all__ = ["FSCAPool", "RefocusDecoder", "POOL_MODES", "DETAIL_SIGMAS_PX"]
 
 POOL_MODES = ("fsca", "max", "mean")
+#: σ (px) of the fine and coarse Gaussians G₁ and G₃ of the detail operators.
+DETAIL_SIGMAS_PX = (1.0, 3.0)
 _COND = 16
 
 
@@ -58,21 +60,26 @@ class FSCAPool(nn.Module):
         self.log_tau = nn.Parameter(torch.tensor(float(temperature)).log())
 
     def attention(self, keys: torch.Tensor, rel_target_um: torch.Tensor) -> torch.Tensor:
-        """Softmax weights (B, D, h, w) over depth; keys (B, D, d_k, h, w) of unit norm."""
-        q = self.query(depth_features(rel_target_um, -1)).permute(0, 3, 1, 2)      # (B, d_k, h, w)
+        """Softmax weights (B, D, h, w) over depth; keys (B, D, d_k, h, w) of unit norm;
+        rel_target_um (B, h, w), or (B, 1, 1) for a uniform target."""
+        q = self.query(depth_features(rel_target_um, -1)).permute(0, 3, 1, 2)      # (B, d_k, h|1, w|1)
         q = q * torch.rsqrt((q * q).sum(1, keepdim=True) + 1e-8)
-        sim = (q[:, None] * keys.float()).sum(2)
+        sim = q[:, None, 0] * keys[:, :, 0].float()                                # ⟨Q, K_d⟩, one key
+        for k in range(1, keys.shape[2]):                                          # channel at a time:
+            sim = sim.addcmul_(q[:, None, k], keys[:, :, k].float())               # no (B,D,d_k,h,w) temp
         return torch.softmax(self.log_tau.exp() * sim, dim=1)
 
     def forward(self, fea: torch.Tensor, keys: torch.Tensor, rel_target_um: torch.Tensor) -> torch.Tensor:
-        """fea (B, D, C, h, w), keys (B, D, d_k, h, w), rel_target_um (B, h, w) -> (B, C, h, w)."""
+        """fea (B, D, C, h, w), keys (B, D, d_k, h, w), rel_target_um (B, h, w) or (B, 1, 1) -> (B, C, h, w)."""
         if self.mode == "max":
-            pooled = fea.amax(1)
+            pooled = fea.amax(1).float()
         elif self.mode == "mean":
-            pooled = fea.mean(1)
+            pooled = fea.float().mean(1)
         else:
             a = self.attention(keys, rel_target_um)
-            pooled = (a[:, :, None] * fea.float()).sum(1)
+            pooled = a[:, :1] * fea[:, 0].float()
+            for d in range(1, fea.shape[1]):
+                pooled = pooled.addcmul_(a[:, d:d + 1], fea[:, d].float())
         return self.value(pooled)
 
 
@@ -121,25 +128,53 @@ class RefocusDecoder(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, radiance: Radiance, target_um: torch.Tensor) -> torch.Tensor:
-        """radiance of (H, W) px, target_um (B, H, W) µm -> image (B, 3, H, W) in [0, 1]."""
-        base = blend(radiance.images, linear_weights(radiance.focus_um, target_um))
-        gap = radiance.focus_um - target_um[:, None]
+        """radiance of (H, W) px, target_um (B, H, W) µm -> image (B, 3, H, W) in [0, 1].
+
+        A spatially uniform target (the focus knob) over uniform input focus maps takes the same
+        path on (B, 1, 1) maps: the per-pixel codes, SFT affines, blend weights and the blurs of
+        the base are computed once per image instead of once per pixel (bit-for-bit the same
+        operations, broadcast)."""
+        target = _uniform_or_map(target_um)
+        focus = _uniform_or_map(radiance.focus_um)
+        weights = linear_weights(focus, target)
+        base = blend(radiance.images, weights)
+        if weights.shape[-2:] == (1, 1):          # blur(Σ w_i I_i) = Σ w_i blur(I_i): the blurs are cached
+            s1, s3 = (blend(radiance.blurred_images(s), weights) for s in DETAIL_SIGMAS_PX)
+        else:
+            s1, s3 = (gaussian_blur(base, s) for s in DETAIL_SIGMAS_PX)
+        fine, coarse = base - s1, s3 - base
+        gap = focus - target[:, None]
         g = gap[:, 0]
         for i in range(1, gap.shape[1]):
             g = torch.where(gap[:, i].abs() < g.abs(), gap[:, i], g)
         gap = g                                                         # signed, µm, to the nearest plane
         r1, r2, r3 = radiance.latents
         k1, k2, k3 = radiance.keys
-        rel_t = target_um - radiance.z_um.mean(1)[:, None, None]
-        t1 = F.avg_pool2d(rel_t[:, None], 2)
-        t2 = F.avg_pool2d(t1, 2)
-        t3 = F.avg_pool2d(t2, 2)
-        x = self.s3(r3.float(), k3, t3[:, 0], None)
-        x = self.s2(r2.float(), k2, t2[:, 0], x)
+        rel_t = target - radiance.z_um.mean(1)[:, None, None]
+        t1, t2, t3 = _pyramid(rel_t)
+        x = self.s3(r3, k3, t3, None)
+        x = self.s2(r2, k2, t2, x)
         extra = self.base_in(F.pixel_unshuffle(base * 2 - 1, 2))
-        gcond = self.gap_cond(F.avg_pool2d(gap[:, None], 2)[:, 0])
-        x = self.s1(r1.float(), k1, t1[:, 0], x, extra, gcond)
+        gcond = self.gap_cond(_pyramid(gap)[0])
+        x = self.s1(r1, k1, t1, x, extra, gcond)
         y = F.pixel_shuffle(self.head(x), 2)
         r, a, b = y[:, :3], y[:, 3:4], y[:, 4:5]
-        out = base + a * (base - gaussian_blur(base, 1.0)) + b * (gaussian_blur(base, 3.0) - base) + r
+        out = base + a * fine + b * coarse + r
         return out.clamp(0, 1)
+
+
+def _uniform_or_map(m: torch.Tensor) -> torch.Tensor:
+    """``m`` (…, H, W) as (…, 1, 1) when every pixel of each map holds the same value, else ``m``."""
+    flat = m.flatten(-2)
+    if bool((flat == flat[..., :1]).all()):
+        return flat[..., :1].unsqueeze(-1)
+    return m
+
+
+def _pyramid(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A (B, H, W) map average-pooled to 1/2, 1/4 and 1/8 px; a uniform (B, 1, 1) map as it is."""
+    if m.shape[-2:] == (1, 1):
+        return m, m, m
+    t1 = F.avg_pool2d(m[:, None], 2)
+    t2 = F.avg_pool2d(t1, 2)
+    return t1[:, 0], t2[:, 0], F.avg_pool2d(t2, 2)[:, 0]

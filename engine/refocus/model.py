@@ -17,7 +17,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .decoder import POOL_MODES, RefocusDecoder
+from .decoder import DETAIL_SIGMAS_PX, POOL_MODES, RefocusDecoder
 from .encoder import RadianceEncoder
 from .radiance import Radiance
 
@@ -66,7 +66,11 @@ class RefocusNet(nn.Module):
             x = F.pad(x.reshape(b * n, 3, h, w), (0, pw, 0, ph), mode="replicate").view(b, n, 3, h + ph, w + pw)
             f = F.pad(f, (0, pw, 0, ph), mode="replicate")
         rad = self.encoder(x, f, z)
-        return Radiance(rad.latents, rad.keys, rad.z_um, (h, w), rad.images, rad.focus_um)
+        out = Radiance(rad.latents, rad.keys, rad.z_um, (h, w), rad.images, rad.focus_um)
+        if not torch.is_grad_enabled() and focus_maps.ndim == 2:
+            for sigma in DETAIL_SIGMAS_PX:   # nominal-z planes: the decoder's blurs are per plane,
+                out.blurred_images(sigma)    # so compute them with the field, not on the first decode
+        return out
 
     def decode(self, radiance: Radiance, target_map) -> torch.Tensor:
         """Refocused (B, 3, H, W) in [0, 1]; target_map: float µm, (B,) or (B, H, W) µm."""

@@ -29,6 +29,7 @@ class Radiance:
     focus_um: torch.Tensor              # (B, N, Hp, Wp) µm, where each plane is in focus
 
     def __post_init__(self):
+        object.__setattr__(self, "_blurred", {})
         if len(self.latents) != 3 or len(self.keys) != 3:
             raise ValueError(f"a Radiance has 3 scales, got {len(self.latents)} latents, {len(self.keys)} keys")
         b, d = self.z_um.shape
@@ -40,6 +41,17 @@ class Radiance:
             raise ValueError(f"images {tuple(self.images.shape)} and focus maps {tuple(self.focus_um.shape)} "
                              "do not match")
 
+    def blurred_images(self, sigma_px: float) -> torch.Tensor:
+        """The input planes blurred by a Gaussian of ``sigma_px`` (float32, computed once per σ:
+        the decoder's detail operators on a uniform blend of the planes)."""
+        if sigma_px not in self._blurred:
+            from .baselines import gaussian_blur
+
+            b, n, c, h, w = self.images.shape
+            blurred = gaussian_blur(self.images.float().reshape(b * n, c, h, w), sigma_px)
+            self._blurred[sigma_px] = blurred.view(b, n, c, h, w)
+        return self._blurred[sigma_px]
+
     @property
     def depth(self) -> int:
         return int(self.z_um.shape[1])
@@ -50,9 +62,10 @@ class Radiance:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by all tensors of the field (for cache accounting)."""
+        """Bytes held by all tensors of the field, blurred planes included (for cache accounting)."""
         return sum(t.numel() * t.element_size()
-                   for t in (*self.latents, *self.keys, self.z_um, self.images, self.focus_um))
+                   for t in (*self.latents, *self.keys, self.z_um, self.images, self.focus_um,
+                             *self._blurred.values()))
 
     def to(self, dtype: torch.dtype) -> "Radiance":
         """The same field with latents stored as ``dtype`` (e.g. float16 to halve a cache)."""

@@ -37,14 +37,21 @@ def test_field_is_computed_once_and_decoded_at_any_target():
     assert (a - b).abs().mean() > 1e-4
 
 
-def test_per_pixel_target_map_equals_uniform_target_where_constant():
+def test_uniform_target_fast_path_equals_the_per_pixel_path():
+    """A uniform target decodes on (B, 1, 1) maps with cached blurs; a map that differs from it
+    by 1e-6 µm in one corner pixel takes the per-pixel path: the images must agree."""
     model = _perturbed(RefocusNet(**TINY))
     stack, focus = _stack(2, 64, 64)
     with torch.no_grad():
         field = model.encode(stack, focus)
-        uni = model.decode(field, torch.tensor([0.5]))
-        per = model.decode(field, torch.full((1, 64, 64), 0.5))
-    assert torch.allclose(uni, per, atol=1e-6)
+        for t in (0.5, -2.0):
+            uni = model.decode(field, torch.tensor([t]))
+            same = model.decode(field, torch.full((1, 64, 64), t))
+            nudged = torch.full((1, 64, 64), t)
+            nudged[0, 0, 0] += 1e-6
+            per = model.decode(field, nudged)
+            assert torch.equal(uni, same)
+            assert torch.allclose(uni, per, atol=1e-5)
 
 
 def test_untrained_model_starts_from_the_linear_blend():
