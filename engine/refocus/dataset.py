@@ -7,7 +7,10 @@ are taken where there is tissue (found on a coarse level). ``build_cache`` write
 ``.npz`` files (one per slide) so that training never renders; ``FocalStackSampler`` draws
 training examples from them:
 
-* input planes: 1–5 planes of the grid at a random spacing (0.25–1.5 µm) and position, with
+* input planes: 1–5 planes of the grid at a random spacing (0.25–1.5 µm) and position — or, in
+  ``FOCUSED_PROB`` of the examples, with the middle plane at the crop's median z* as a scanner's
+  autofocus places a single scanned plane (without these, a lone input plane is mostly out of
+  focus in training, and the model learns to leave a sharp real scan unchanged) — with
   Poisson–Gaussian sensor noise added the way ``phantom.sensor.SensorModel`` does;
 * the focus maps of the inputs: their nominal z (µm), optionally with a small smooth error;
 * a target: a uniform z on a plane, between planes or up to 1.5 µm beyond them, a smooth random
@@ -146,7 +149,13 @@ class FocalStackSampler:
     TARGET_KINDS = ("on-plane", "between", "beyond", "map", "all-in-focus")
     TARGET_PROBS = (0.2, 0.25, 0.2, 0.2, 0.15)
 
-    def __init__(self, cache: dict, crop: int = 128, max_planes: int = 5, seed: int = 0):
+    #: Share of training examples whose stack is placed the way a scanner's autofocus leaves it:
+    #: its middle plane at the region's best focus (see `_planes`).
+    FOCUSED_PROB = 0.35
+
+    def __init__(self, cache: dict, crop: int = 128, max_planes: int = 5, seed: int = 0,
+                 focused_prob: float | None = None):
+        self.focused_prob = self.FOCUSED_PROB if focused_prob is None else float(focused_prob)
         self.grid = cache["grid"]
         self.z = np.asarray(cache["z"], np.float64)
         self.zstar = cache["zstar"]
@@ -156,7 +165,10 @@ class FocalStackSampler:
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(int(seed))
 
-    def _planes(self, n: int) -> np.ndarray:
+    def _planes(self, n: int, focus_um: float | None = None) -> np.ndarray:
+        """Grid indices of ``n`` planes at a random spacing: anywhere on the grid, or — given
+        ``focus_um`` — with the middle plane on the grid plane nearest it (a scanner's
+        autofocus: one plane in focus, the rest around it)."""
         rng, z = self.rng, self.z
         step = z[1] - z[0]
         for _ in range(100):
@@ -164,7 +176,11 @@ class FocalStackSampler:
             k = int(round(sp / step))
             span = (n - 1) * k
             if span < len(z):
-                start = int(rng.integers(0, len(z) - span))
+                if focus_um is None:
+                    start = int(rng.integers(0, len(z) - span))
+                else:
+                    mid = int(np.argmin(np.abs(z - focus_um)))
+                    start = int(np.clip(mid - k * ((n - 1) // 2), 0, len(z) - 1 - span))
                 return start + k * np.arange(n)
         return np.arange(n)
 
@@ -176,7 +192,8 @@ class FocalStackSampler:
         H, W = self.grid.shape[2:4]
         y0, x0 = int(rng.integers(0, H - c + 1)), int(rng.integers(0, W - c + 1))
         n = n or int(rng.integers(1, self.max_planes + 1))
-        idx = self._planes(n)
+        focused = self.focused_prob > 0 and rng.random() < self.focused_prob
+        idx = self._planes(n, float(np.median(self.zstar[i, y0:y0 + c, x0:x0 + c])) if focused else None)
         zin = self.z[idx]
         kind = kind or rng.choice(self.TARGET_KINDS, p=self.TARGET_PROBS)
         if kind == "between" and n == 1:

@@ -41,6 +41,19 @@ def test_examples_of_every_target_kind(cache, kind):
             assert target.eq(target[0, 0]).all()
 
 
+def test_focused_stacks_put_a_plane_at_the_best_focus(cache):
+    """As a scanner's autofocus: a lone plane sits on the grid plane nearest the region's z*,
+    and a stack of three has it in the middle unless the stack would leave the grid."""
+    at = dict(cache, zstar=np.full_like(cache["zstar"], 0.4))     # nearest grid plane: 0.5 µm
+    s = FocalStackSampler(at, crop=32, max_planes=3, seed=5, focused_prob=1.0)
+    for _ in range(10):
+        assert s.example(1)[1].tolist() == [0.5]
+        focus = s.example(3)[1].tolist()
+        assert focus[1] == 0.5 or focus in ([0.0, 0.5, 1.0], [-1.0, 0.0, 1.0])
+    free = FocalStackSampler(at, crop=32, max_planes=3, seed=5, focused_prob=0.0)
+    assert {free.example(1)[1].item() for _ in range(30)} != {0.5}
+
+
 def test_interpolated_truth_is_exact_on_grid_and_between_neighbours(cache):
     grid, z = cache["grid"][0], cache["z"]
     on = interpolate_truth(grid, z, np.full((64, 64), 0.5, np.float32))
