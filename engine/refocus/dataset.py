@@ -12,8 +12,10 @@ training examples from them:
   autofocus places a single scanned plane (without these, a lone input plane is mostly out of
   focus in training, and the model learns to leave a sharp real scan unchanged) — with
   Poisson–Gaussian sensor noise added the way ``phantom.sensor.SensorModel`` does;
-* the focus maps of the inputs: their nominal z (µm), optionally with a small smooth error;
-* a target: a uniform z on a plane, between planes or up to 1.5 µm beyond them, a smooth random
+* the focus maps of the inputs: their nominal z (µm), which differs from where each plane was
+  really focused by a scanner's focus error (N(0, ``FOCUS_ERROR_UM``) per plane);
+* a target: a uniform z on a plane, between planes or up to 1.5 µm beyond them (2.5 µm for
+  autofocus-placed stacks), a smooth random
   per-pixel map, or the best-focus map z* (all-in-focus). Per-pixel targets are rendered by
   interpolating the truth linearly between the two grid planes around each pixel's z (0.25 µm
   apart, well inside the ~1 µm depth of field).
@@ -153,9 +155,14 @@ class FocalStackSampler:
     #: its middle plane at the region's best focus (see `_planes`).
     FOCUSED_PROB = 0.35
 
+    #: s.d. (µm) of a scanner's focus error: each input plane's true focus differs from the
+    #: nominal z it is given with by this much (independently per plane).
+    FOCUS_ERROR_UM = 0.1
+
     def __init__(self, cache: dict, crop: int = 128, max_planes: int = 5, seed: int = 0,
-                 focused_prob: float | None = None):
+                 focused_prob: float | None = None, focus_error_um: float | None = None):
         self.focused_prob = self.FOCUSED_PROB if focused_prob is None else float(focused_prob)
+        self.focus_error_um = self.FOCUS_ERROR_UM if focus_error_um is None else float(focus_error_um)
         self.grid = cache["grid"]
         self.z = np.asarray(cache["z"], np.float64)
         self.zstar = cache["zstar"]
@@ -208,7 +215,8 @@ class FocalStackSampler:
         elif kind == "beyond":
             side = rng.choice((-1.0, 1.0))
             edge = zin[-1] if side > 0 else zin[0]
-            t = np.full((c, c), np.clip(edge + side * rng.uniform(0.1, 1.5), zlo, zhi), np.float32)
+            reach = 2.5 if focused else 1.5     # from a scanned in-focus plane, users turn ±2 µm
+            t = np.full((c, c), np.clip(edge + side * rng.uniform(0.1, reach), zlo, zhi), np.float32)
         elif kind == "map":
             lo = max(zlo, zin[0] - rng.uniform(0, 1.0))
             hi = min(zhi, zin[-1] + rng.uniform(0, 1.0))
@@ -232,7 +240,8 @@ class FocalStackSampler:
         if rng.random() < 0.5:
             planes, truth, t = planes.transpose(-1, -2), truth.transpose(-1, -2), t.transpose(-1, -2)
         planes = add_sensor_noise(planes, self.gen, scale=float(rng.uniform(0.7, 1.5)))
-        return planes.contiguous(), torch.tensor(zin, dtype=torch.float32), t.contiguous(), truth.contiguous(), kind
+        nominal = zin + rng.normal(0.0, self.focus_error_um, n) if self.focus_error_um > 0 else zin
+        return planes.contiguous(), torch.tensor(nominal, dtype=torch.float32), t.contiguous(), truth.contiguous(), kind
 
     def batch(self, size: int, n: int | None = None):
         """A batch with one plane count: planes (B, N, 3, c, c), focus (B, N), target (B, c, c), truth (B, 3, c, c)."""

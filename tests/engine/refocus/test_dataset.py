@@ -23,7 +23,7 @@ def test_cache_holds_a_focal_stack_with_its_truths(cache):
 
 @pytest.mark.parametrize("kind", FocalStackSampler.TARGET_KINDS)
 def test_examples_of_every_target_kind(cache, kind):
-    s = FocalStackSampler(cache, crop=32, max_planes=3, seed=4)
+    s = FocalStackSampler(cache, crop=32, max_planes=3, seed=4, focus_error_um=0.0)
     for n in (1, 2, 3):
         planes, focus, target, truth, got = s.example(n, kind=kind)
         assert planes.shape == (n, 3, 32, 32) and focus.shape == (n,) and target.shape == (32, 32)
@@ -45,13 +45,26 @@ def test_focused_stacks_put_a_plane_at_the_best_focus(cache):
     """As a scanner's autofocus: a lone plane sits on the grid plane nearest the region's z*,
     and a stack of three has it in the middle unless the stack would leave the grid."""
     at = dict(cache, zstar=np.full_like(cache["zstar"], 0.4))     # nearest grid plane: 0.5 µm
-    s = FocalStackSampler(at, crop=32, max_planes=3, seed=5, focused_prob=1.0)
+    s = FocalStackSampler(at, crop=32, max_planes=3, seed=5, focused_prob=1.0, focus_error_um=0.0)
     for _ in range(10):
         assert s.example(1)[1].tolist() == [0.5]
         focus = s.example(3)[1].tolist()
         assert focus[1] == 0.5 or focus in ([0.0, 0.5, 1.0], [-1.0, 0.0, 1.0])
-    free = FocalStackSampler(at, crop=32, max_planes=3, seed=5, focused_prob=0.0)
+    free = FocalStackSampler(at, crop=32, max_planes=3, seed=5, focused_prob=0.0, focus_error_um=0.0)
     assert {free.example(1)[1].item() for _ in range(30)} != {0.5}
+
+
+def test_given_focus_carries_a_scanner_focus_error(cache):
+    """The planes are captured on the grid; the z they are given with is off by N(0, 0.2 µm)."""
+    s = FocalStackSampler(cache, crop=32, max_planes=3, seed=6, focus_error_um=0.2)
+    z = np.asarray(cache["z"])
+    errors = []
+    for _ in range(40):
+        planes, focus, target, truth, kind = s.example(1, kind="on-plane")
+        true_z = float(target[0, 0])                          # on-plane: the plane's true focus
+        assert np.isclose(z, true_z).any() and (planes[0] - truth).abs().mean() < 0.02
+        errors.append(float(focus[0]) - true_z)
+    assert 0.12 < np.std(errors) < 0.3 and abs(np.mean(errors)) < 0.1
 
 
 def test_interpolated_truth_is_exact_on_grid_and_between_neighbours(cache):
