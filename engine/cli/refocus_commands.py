@@ -2,8 +2,12 @@
 
     finefocus refocus data [--slides K] [--checkpoints DIR]
     finefocus refocus train --out PATH [--resume] [--stacks SLIDE ...] [--steps N] [--checkpoints DIR]
-    finefocus refocus eval --seed S [--stacks N] [--fs 1 2 3 5] [--weights PATH] [--ablation NAME=PATH ...] --json
+                            [--recon l1-ssim|wsi-dists] [--gan] [--init WEIGHTS]
+    finefocus refocus eval --seed S [--stacks N] [--fs 1 2 3 5] [--weights PATH] [--ablation NAME=PATH ...]
+                           [--dists-weights PATH] --json
     finefocus refocus curves NAME=CHECKPOINTS_DIR ... --out CURVE.png [--json]
+    finefocus refocus dists-train --out resources/weights/wsi-dists.pt [--resume] [--checkpoints DIR] [--data DIR]
+    finefocus refocus dists-eval [--weights PATH] [--checkpoints DIR] --json
     finefocus refocus apply SLIDE --region X,Y,W,H --z UM [UM ...] --out FILE.png [--planes I ...] [--weights PATH]
 """
 from __future__ import annotations
@@ -46,6 +50,13 @@ def register(sub) -> None:
     t.add_argument("--val-every", type=int, default=200)
     t.add_argument("--checkpoints", type=Path, default=Path("checkpoints/refocus"))
     t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--recon", choices=("l1-ssim", "wsi-dists"), default="l1-ssim",
+                   help="reconstruction loss: L1 + SSIM (default) or WSI-DISTS weighted as thesis Eq. 5.13")
+    t.add_argument("--gan", action="store_true", help="add the LSGAN loss with a conditional discriminator (Eq. 5.12)")
+    t.add_argument("--init", type=Path, default=None,
+                   help="refocus weights to start from when the checkpoints folder has no last.pt")
+    t.add_argument("--dists-weights", type=Path, default=None,
+                   help="WSI-DISTS weights for --recon wsi-dists (default: the shipped ones)")
     t.set_defaults(handler=_train)
 
     e = psub.add_parser("eval", help="evaluate on phantom stacks of one seed against the ground truth")
@@ -56,6 +67,8 @@ def register(sub) -> None:
     e.add_argument("--weights", type=Path, default=None, help="refocus weights (default: the shipped ones)")
     e.add_argument("--ablation", nargs="*", default=[], metavar="NAME=PATH",
                    help="extra trained models reported as methods NAME")
+    e.add_argument("--dists-weights", type=Path, default=None,
+                   help="WSI-DISTS weights for the wsi_dists column (default: the shipped ones)")
     e.add_argument("--json", action="store_true", help="print the rows as JSON")
     e.set_defaults(handler=_eval)
 
@@ -64,6 +77,24 @@ def register(sub) -> None:
     c.add_argument("--out", type=Path, required=True, help="output PNG")
     c.add_argument("--json", action="store_true", help="also print the curves as JSON")
     c.set_defaults(handler=_curves)
+
+    w = psub.add_parser("dists-train", help="train the WSI-DISTS perceptual distance (features, then alpha/beta)")
+    w.add_argument("--out", type=Path, required=True, help="WSI-DISTS weights file to write")
+    w.add_argument("--resume", action="store_true", help="continue the feature training from its checkpoint")
+    w.add_argument("--checkpoints", type=Path, default=Path("checkpoints/wsi-dists"))
+    w.add_argument("--data", type=Path, default=Path("../shared/data"),
+                   help="folder of the real slide images (slides/, tiles/) used as classes")
+    w.add_argument("--steps", type=int, default=1200, help="feature (classifier) steps (default 1200)")
+    w.add_argument("--threads", type=int, default=1)
+    w.set_defaults(handler=_dists_train)
+
+    v = psub.add_parser("dists-eval", help="SRCC of WSI-DISTS, 1-SSIM and L1 with the defocus difference")
+    v.add_argument("--weights", type=Path, default=None, help="WSI-DISTS weights (default: the shipped ones)")
+    v.add_argument("--checkpoints", type=Path, default=Path("checkpoints/wsi-dists"),
+                   help="where the held-out phantom stacks are cached")
+    v.add_argument("--pairs", type=int, default=800)
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(handler=_dists_eval)
 
     a = psub.add_parser("apply", help="refocus a region of a slide to a focus and write a PNG")
     a.add_argument("slide", help="slide path or phantom spec")
@@ -110,6 +141,14 @@ def _train(args) -> int:
         raise UserError("refocus train: --steps, --batch and --lr must be positive")
     if args.crop < 16 or args.crop % 8 or args.crop > 256:
         raise UserError(f"refocus train: --crop must be a multiple of 8 in 16..256, got {args.crop}")
+    for path, what in ((args.init, "refocus"), (args.dists_weights, "WSI-DISTS")):
+        if path is not None and not path.exists():
+            raise UserError(f"{path}: no such {what} weights file")
+    if args.recon == "wsi-dists" and args.dists_weights is None:
+        from ..refocus.wsi_dists import shipped_dists
+        if shipped_dists() is None:
+            raise UserError("refocus train: --recon wsi-dists needs --dists-weights (none shipped in "
+                            "resources/weights/wsi-dists.pt)")
     stacks = []
     for s in args.stacks:
         slide = open_slide(s)
@@ -119,7 +158,8 @@ def _train(args) -> int:
     cfg = TrainConfig(out=args.out, checkpoints=args.checkpoints, slides=args.slides, steps=args.steps,
                       batch=args.batch, crop=args.crop, lr=args.lr, pool=args.pool, resume=args.resume, stacks=stacks,
                       w_consistency=0.0 if args.no_consistency else TrainConfig.w_consistency,
-                      val_every=args.val_every, threads=args.threads, until=args.until)
+                      val_every=args.val_every, threads=args.threads, until=args.until, recon=args.recon,
+                      gan=args.gan, init=args.init, dists_weights=args.dists_weights)
     result = train(cfg, log=lambda m: print(m, flush=True))
     print(json.dumps({"step": result["step"], "best_val_ssim": result["best_val_ssim"], "out": str(args.out)}))
     return 0
@@ -138,13 +178,65 @@ def _eval(args) -> int:
             raise UserError(f"refocus eval: --ablation expects NAME=PATH, got {item!r}")
         name, path = item.split("=", 1)
         models[name] = _weights(Path(path))
-    rows = evaluate(args.seed, models, fs=args.fs, stacks=args.stacks, size=args.size)
+    dists = _dists_weights(args.dists_weights)[0] if args.dists_weights is not None else None
+    rows = evaluate(args.seed, models, fs=args.fs, stacks=args.stacks, size=args.size, dists=dists)
     if args.json:
         print(json.dumps({"seed": args.seed, "stacks": args.stacks, "size": args.size, "rows": rows}))
     else:
         for r in summarise(rows):
+            d = "-" if r["wsi_dists"] is None else f"{r['wsi_dists']:.4f}"
             print(f"FS={r['fs']:<2} {r['target']:<13} {r['method']:<12} SSIM {r['ssim']:.4f}  "
-                  f"MS-SSIM {r['ms_ssim']:.4f}  PSNR {r['psnr']:.2f}")
+                  f"MS-SSIM {r['ms_ssim']:.4f}  PSNR {r['psnr']:.2f}  WSI-DISTS {d}")
+    return 0
+
+
+def _dists_weights(path: Path | None):
+    from ..refocus.wsi_dists import load_dists, shipped_dists
+
+    path = path or shipped_dists()
+    if path is None:
+        raise UserError("refocus: no WSI-DISTS weights given and none shipped in resources/weights/wsi-dists.pt")
+    if not Path(path).exists():
+        raise UserError(f"{path}: no such weights file")
+    try:
+        return load_dists(path)
+    except Exception as exc:  # any unreadable or foreign file
+        raise UserError(f"{path}: not WSI-DISTS weights ({str(exc).splitlines()[0]})") from exc
+
+
+def _dists_train(args) -> int:
+    from ..refocus.dists_train import REAL_CLASSES, DistsConfig, train_dists
+
+    if args.steps < 1:
+        raise UserError("refocus dists-train: --steps must be positive")
+    for _, files in REAL_CLASSES:
+        for f in files:
+            if not (args.data / f).exists():
+                raise UserError(f"{args.data / f}: missing (the real images of --data are classes of the features)")
+    cfg = DistsConfig(out=args.out, checkpoints=args.checkpoints, data=args.data, steps=args.steps,
+                      resume=args.resume, threads=args.threads)
+    result = train_dists(cfg, log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(json.dumps(result))
+    return 0
+
+
+def _dists_eval(args) -> int:
+    import torch
+
+    from ..refocus.dists_train import DistsConfig, HELDOUT_SEEDS, _pairs, report
+
+    if args.pairs < 10:
+        raise UserError("refocus dists-eval: --pairs must be >= 10")
+    model, meta = _dists_weights(args.weights)
+    torch.set_num_threads(1)
+    cfg = DistsConfig(out=Path("unused"), checkpoints=args.checkpoints, heldout_pairs=args.pairs)
+    blob = _pairs(cfg, "heldout", HELDOUT_SEEDS, args.pairs, model, log=lambda m: print(m, file=sys.stderr, flush=True))
+    res = {"seeds": [HELDOUT_SEEDS[0], HELDOUT_SEEDS[-1]], **report(model, blob)}
+    if args.json:
+        print(json.dumps(res))
+    else:
+        for k, v in res["srcc"].items():
+            print(f"SRCC {k:<22} all pairs {v:.4f}  same-side pairs {res.get('srcc_same_side', {}).get(k, float('nan')):.4f}")
     return 0
 
 

@@ -15,8 +15,9 @@ noise-free by the phantom):
 
 Methods: each given model (``finefocus`` and ablations), ``nearest`` and ``linear`` (see
 ``baselines``; they get the same per-pixel target), and ``focus-stack`` (all-in-focus only).
-Rows give the mean SSIM, MS-SSIM and PSNR (dB) per (fs, target, method); target ``all`` averages
-every image of that FS.
+Rows give the mean SSIM, MS-SSIM, PSNR (dB) and WSI-DISTS distance (``wsi_dists``, lower is
+better; the shipped ``resources/weights/wsi-dists.pt`` unless another model is given, ``None``
+when there is none) per (fs, target, method); target ``all`` averages every image of that FS.
 """
 from __future__ import annotations
 
@@ -54,9 +55,22 @@ def _plane_index(planes_um, z: float) -> int:
     return i
 
 
+def _dists(dists):
+    """The WSI-DISTS model to score with: ``dists`` itself, the shipped one (None) or none (False)."""
+    if dists is False:
+        return None
+    if dists is not None:
+        return dists
+    from .wsi_dists import load_dists, shipped_dists
+    return load_dists(shipped_dists())[0] if shipped_dists() is not None else None
+
+
 @torch.no_grad()
-def evaluate(seed: int, models: dict, fs=(1, 2, 3, 5), stacks: int = 4, size: int = 256, log=None) -> list[dict]:
+def evaluate(seed: int, models: dict, fs=(1, 2, 3, 5), stacks: int = 4, size: int = 256, log=None,
+             dists=None) -> list[dict]:
+    """``dists``: a ``WSIDists`` model, None (the shipped weights when present) or False (no column)."""
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    dists = _dists(dists)
     extent = max(abs(z) for n in fs for z in input_planes_um(n))
     slide = training_slide(seed, planes=int(round(2 * extent / CAPTURE_SPACING_UM)) + 1,
                            spacing_um=CAPTURE_SPACING_UM, noise=True)
@@ -64,10 +78,13 @@ def evaluate(seed: int, models: dict, fs=(1, 2, 3, 5), stacks: int = 4, size: in
     positions = tissue_positions(slide, stacks, rng, size=size)
     scores: dict[tuple, list] = {}
 
-    def add(n, kind, method, out, truth):
-        s, m, p = float(ssim(out, truth)[0]), float(ms_ssim(out, truth)[0]), float(psnr(out, truth)[0])
-        for k in (kind, "all"):
-            scores.setdefault((n, k, method), []).append((s, m, p))
+    def add(n, kind, outs: dict, truth):
+        """Score each method's output of one target (WSI-DISTS in one batch: truth features once)."""
+        d = dists(torch.cat(list(outs.values())), truth).tolist() if dists is not None else [float("nan")] * len(outs)
+        for (method, out), di in zip(outs.items(), d):
+            s, m, p = float(ssim(out, truth)[0]), float(ms_ssim(out, truth)[0]), float(psnr(out, truth)[0])
+            for k in (kind, "all"):
+                scores.setdefault((n, k, method), []).append((s, m, p, di))
 
     for ri, (x, y) in enumerate(positions):
         captured = {}
@@ -91,12 +108,12 @@ def evaluate(seed: int, models: dict, fs=(1, 2, 3, 5), stacks: int = 4, size: in
                     truth = aif
                 else:
                     truth = as_tensor(slide.truth(0, x, y, size, size, tz if np.ndim(tz) else float(tz)))
-                for name, m in models.items():
-                    add(n, kind, name, m.decode(fields[name], tmap), truth)
-                add(n, kind, "nearest", blend(stack, nearest_weights(focus, tmap)), truth)
-                add(n, kind, "linear", blend(stack, linear_weights(focus, tmap)), truth)
+                outs = {name: m.decode(fields[name], tmap) for name, m in models.items()}
+                outs["nearest"] = blend(stack, nearest_weights(focus, tmap))
+                outs["linear"] = blend(stack, linear_weights(focus, tmap))
                 if kind == "all-in-focus":
-                    add(n, kind, "focus-stack", focus_stack(stack), truth)
+                    outs["focus-stack"] = focus_stack(stack)
+                add(n, kind, outs, truth)
         if log:
             log(f"region {ri + 1}/{len(positions)} at ({x}, {y}) done")
     rows = []
@@ -104,6 +121,7 @@ def evaluate(seed: int, models: dict, fs=(1, 2, 3, 5), stacks: int = 4, size: in
         v = np.asarray(vals)
         rows.append({"fs": n, "target": kind, "method": method, "ssim": round(float(v[:, 0].mean()), 4),
                      "ms_ssim": round(float(v[:, 1].mean()), 4), "psnr": round(float(v[:, 2].mean()), 2),
+                     "wsi_dists": None if dists is None else round(float(v[:, 3].mean()), 5),
                      "images": len(vals)})
     return rows
 
