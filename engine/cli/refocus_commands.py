@@ -84,7 +84,7 @@ def register(sub) -> None:
     w.add_argument("--checkpoints", type=Path, default=Path("checkpoints/wsi-dists"))
     w.add_argument("--data", type=Path, default=Path("../shared/data"),
                    help="folder of the real slide images (slides/, tiles/) used as classes")
-    w.add_argument("--steps", type=int, default=1200, help="feature (classifier) steps (default 1200)")
+    w.add_argument("--steps", type=int, default=2400, help="feature (classifier) steps (default 2400)")
     w.add_argument("--threads", type=int, default=1)
     w.set_defaults(handler=_dists_train)
 
@@ -141,14 +141,10 @@ def _train(args) -> int:
         raise UserError("refocus train: --steps, --batch and --lr must be positive")
     if args.crop < 16 or args.crop % 8 or args.crop > 256:
         raise UserError(f"refocus train: --crop must be a multiple of 8 in 16..256, got {args.crop}")
-    for path, what in ((args.init, "refocus"), (args.dists_weights, "WSI-DISTS")):
-        if path is not None and not path.exists():
-            raise UserError(f"{path}: no such {what} weights file")
-    if args.recon == "wsi-dists" and args.dists_weights is None:
-        from ..refocus.wsi_dists import shipped_dists
-        if shipped_dists() is None:
-            raise UserError("refocus train: --recon wsi-dists needs --dists-weights (none shipped in "
-                            "resources/weights/wsi-dists.pt)")
+    if args.init is not None:
+        _weights(args.init)                    # readable refocus weights, or exit 2 naming the file
+    if args.recon == "wsi-dists":
+        _dists_weights(args.dists_weights)     # readable WSI-DISTS weights, or exit 2 naming the file
     stacks = []
     for s in args.stacks:
         slide = open_slide(s)

@@ -65,7 +65,7 @@ class DistsConfig:
     out: Path
     checkpoints: Path = Path("checkpoints/wsi-dists")
     data: Path = Path("../shared/data")
-    steps: int = 1200            # classifier steps
+    steps: int = 2400            # classifier steps
     batch: int = 32
     lr: float = 2e-3
     fit_pairs: int = 2400

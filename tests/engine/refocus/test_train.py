@@ -31,3 +31,19 @@ def test_train_saves_best_weights_and_resumes(refocus_checkpoints, tmp_path):
     assert any("resumed from" in m and "at step 2" in m for m in logs)
     blob = torch.load(ck / "last.pt", weights_only=True)
     assert blob["step"] == 3 and len(json.loads(blob["history"])["val"]) == 4
+
+
+def test_loss_weights_keep_the_default_run_and_follow_eq_5_13():
+    from pathlib import Path
+
+    import pytest
+
+    from engine.refocus.train import loss_weights
+    default = loss_weights(TrainConfig(out=Path("w.pt")))
+    assert default == {"l1": 1.0, "ssim": 1.0, "dists": 0.0, "consistency": 0.05, "gan": 0.0}
+    assert loss_weights(TrainConfig(out=Path("w.pt"), gan=True))["gan"] == pytest.approx(1 / 15)
+    eq = loss_weights(TrainConfig(out=Path("w.pt"), recon="wsi-dists", gan=True))
+    assert eq == {"l1": 0.0, "ssim": 0.0, "dists": 15.0, "consistency": 1.0, "gan": 1.0}
+    assert loss_weights(TrainConfig(out=Path("w.pt"), recon="wsi-dists", w_consistency=0.0))["consistency"] == 0.0
+    with pytest.raises(ValueError, match="recon"):
+        loss_weights(TrainConfig(out=Path("w.pt"), recon="mse"))
