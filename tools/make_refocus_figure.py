@@ -83,12 +83,12 @@ def phantom_row(model) -> list[tuple[str, np.ndarray]]:
     slide = PhantomSlide(seed=PHANTOM_SEED, size=(8192, 8192), planes=1)
     w, h = slide.dimensions
     best, where = -1.0, (0, 0)
-    for y in np.linspace(0, h - TILE, 6)[1:-1].round().astype(int):
-        for x in np.linspace(0, w - TILE, 6)[1:-1].round().astype(int):
-            p = slide.truth(2, int(x) // 4, int(y) // 4, TILE // 4, TILE // 4, 0.0)
-            frac = M.tissue_mask(p, 1.0).mean()
-            if frac > best:
-                best, where = frac, (int(x), int(y))
+    for y in np.linspace(0, h - TILE, 10)[1:-1].round().astype(int):
+        for x in np.linspace(0, w - TILE, 10)[1:-1].round().astype(int):
+            p = slide.truth(1, int(x), int(y), TILE // 2, TILE // 2, 0.0)   # x, y in level-0 px
+            score = M.tissue_mask(p, 0.5).mean() * (0.2 + (M.stain_od(p)[..., 0] > 0.3).mean())
+            if score > best:
+                best, where = score, (int(x), int(y))
     x0, y0 = where
     zstar = slide.best_focus_of_region(0, x0, y0, TILE, TILE)
     inp = np.asarray(slide.truth(0, x0, y0, TILE, TILE, zstar))
