@@ -101,29 +101,34 @@ def _font(size: int = 12):
     return ImageFont.load_default(size=size)
 
 
-def labelled(tile: np.ndarray, text: str) -> Image.Image:
-    """Tile with a caption above and a 20 µm scale bar inside its lower-left corner."""
+def labelled(tile: np.ndarray, text: str, um_per_px: float = R.COMPARE_UM_PER_PX,
+             bar_um: float = 20.0) -> Image.Image:
+    """Tile with a caption above and a ``bar_um`` scale bar inside its lower-left corner
+    (the tile's scale: ``um_per_px``)."""
     font = _font()
-    im = Image.new("RGB", (TILE, TILE + LABEL_H), "white")
+    h, w = tile.shape[:2]
+    im = Image.new("RGB", (w, h + LABEL_H), "white")
     im.paste(Image.fromarray(tile), (0, LABEL_H))
     d = ImageDraw.Draw(im)
     d.text((3, 2), text, fill="black", font=font)
-    bar = int(round(20 / R.COMPARE_UM_PER_PX))
-    y = TILE + LABEL_H - 10
+    bar = int(round(bar_um / um_per_px))
+    y = h + LABEL_H - 10
     d.rectangle([4, y - 16, 12 + bar, y + 6], fill="white")
     d.rectangle([8, y, 8 + bar, y + 3], fill="black")
-    d.text((8, y - 15), "20 µm", fill="black", font=font)
+    d.text((8, y - 15), f"{bar_um:g} µm", fill="black", font=font)
     return im
 
 
-def grid(rows: list[list[tuple[str, np.ndarray]]]) -> Image.Image:
-    """Rows of labelled tiles on white."""
+def grid(rows: list[list[tuple[str, np.ndarray]]], um_per_px: float = R.COMPARE_UM_PER_PX,
+         bar_um: float = 20.0) -> Image.Image:
+    """Rows of labelled tiles (all of one size) on white."""
     ncol = max(len(r) for r in rows)
-    cw, ch = TILE + PAD, TILE + LABEL_H + PAD
+    h, w = rows[0][0][1].shape[:2]
+    cw, ch = w + PAD, h + LABEL_H + PAD
     im = Image.new("RGB", (ncol * cw + PAD, len(rows) * ch + PAD), "white")
     for i, row in enumerate(rows):
         for j, (text, tile) in enumerate(row):
-            im.paste(labelled(tile, text), (PAD + j * cw, PAD + i * ch))
+            im.paste(labelled(tile, text, um_per_px, bar_um), (PAD + j * cw, PAD + i * ch))
     return im
 
 

@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -30,15 +29,13 @@ sys.path.insert(0, str(REPO))
 from engine.phantom import realism_measures as M  # noqa: E402
 from engine.phantom import realism_references as R  # noqa: E402
 from engine.refocus.weights import load_model, shipped_weights  # noqa: E402
-from tools.make_realism_figure import _font  # noqa: E402
+from tools.make_realism_figure import grid  # noqa: E402
 
 TILE = 256
 MODEL_UM_PER_PX = 0.25
 TARGETS_UM = (-1.0, 1.0, -2.0, 2.0)
 REAL = ("tiles/tcga-lung-rgb.png", "slides/cmu-1-small-region.svs", "tiles/ihc.png")
 PHANTOM_SEED = 2
-LABEL_H = 18
-PAD = 4
 
 
 def _to_tensor(img: np.ndarray) -> torch.Tensor:
@@ -103,21 +100,6 @@ def phantom_row(model) -> list[tuple[str, np.ndarray]]:
     return row
 
 
-def labelled(tile: np.ndarray, text: str) -> Image.Image:
-    """Tile with a caption above and a 10 µm scale bar in its lower-left corner."""
-    font = _font()
-    im = Image.new("RGB", (TILE, TILE + LABEL_H), "white")
-    im.paste(Image.fromarray(tile), (0, LABEL_H))
-    d = ImageDraw.Draw(im)
-    d.text((3, 2), text, fill="black", font=font)
-    bar = int(round(10 / MODEL_UM_PER_PX))
-    y = TILE + LABEL_H - 10
-    d.rectangle([4, y - 16, 12 + bar, y + 6], fill="white")
-    d.rectangle([8, y, 8 + bar, y + 3], fill="black")
-    d.text((8, y - 15), "10 µm", fill="black", font=font)
-    return im
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", type=Path, default=None, help="refocus weights (default: the shipped ones)")
@@ -130,12 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     by_path = {r.relpath: r for r in R.REFERENCES}
     rows = [r for r in (real_row(model, by_path[p], a.data) for p in REAL) if r]
     rows.append(phantom_row(model))
-    ncol = max(len(r) for r in rows)
-    cw, ch = TILE + PAD, TILE + LABEL_H + PAD
-    im = Image.new("RGB", (ncol * cw + PAD, len(rows) * ch + PAD), "white")
-    for i, row in enumerate(rows):
-        for j, (text, tile) in enumerate(row):
-            im.paste(labelled(tile, text), (PAD + j * cw, PAD + i * ch))
+    im = grid(rows, MODEL_UM_PER_PX, bar_um=10.0)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     im.save(a.out)
     print(a.out)

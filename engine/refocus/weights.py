@@ -11,26 +11,39 @@ import torch
 
 from .model import RefocusNet
 
-__all__ = ["SHIPPED", "save_weights", "load_model", "shipped_weights"]
+__all__ = ["SHIPPED", "save_weights", "load_model", "shipped_weights", "save_atomic", "load_blob"]
 
 SHIPPED = Path(__file__).resolve().parents[2] / "resources" / "weights" / "refocus.pt"
 
 
-def save_weights(model: RefocusNet, path: Path, meta: dict | None = None) -> None:
-    """Write the model's config and float32 state (atomically: tmp file + rename)."""
+def save_atomic(blob: dict, path: Path) -> None:
+    """``torch.save`` a dict of tensors and plain data to ``path`` via a tmp file and a rename,
+    so a reader (or a run killed mid-write) never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"config": dict(model.config), "state": model.state_dict(), "meta": dict(meta or {})}, tmp)
+    torch.save(blob, tmp)
     tmp.replace(path)
+
+
+def load_blob(path: Path, keys: tuple[str, ...], kind: str) -> dict:
+    """A weights dict read with ``weights_only=True``; ValueError naming the file unless it
+    holds ``keys``."""
+    path = Path(path)
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or any(k not in blob for k in keys):
+        raise ValueError(f"{path}: not a {kind} weights file")
+    return blob
+
+
+def save_weights(model: RefocusNet, path: Path, meta: dict | None = None) -> None:
+    """Write the model's config and float32 state (atomically: tmp file + rename)."""
+    save_atomic({"config": dict(model.config), "state": model.state_dict(), "meta": dict(meta or {})}, path)
 
 
 def load_model(path: Path) -> tuple[RefocusNet, dict]:
     """(model in eval mode, meta) from a weights file."""
-    path = Path(path)
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(blob, dict) or "config" not in blob or "state" not in blob:
-        raise ValueError(f"{path}: not a refocus weights file")
+    blob = load_blob(path, ("config", "state"), "refocus")
     cfg = blob["config"]
     model = RefocusNet(depth=cfg["depth"], channels=tuple(cfg["channels"]), bin_step_um=cfg["bin_step_um"],
                        pool=cfg["pool"], image_attention=cfg.get("image_attention", False))

@@ -27,6 +27,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .weights import load_blob, save_atomic
+
 __all__ = ["SlideFeatures", "WSIDists", "SHIPPED_DISTS", "shipped_dists", "load_dists", "save_dists",
            "STAGE_WIDTHS"]
 
@@ -131,21 +133,14 @@ class WSIDists(nn.Module):
 
 def save_dists(model: WSIDists, path: Path, meta: dict | None = None) -> None:
     """Write the extractor, the α/β logits and ``meta`` (atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"config": {"widths": list(model.features.widths)},
-                "features": {k: v.detach().clone() for k, v in model.features.state_dict().items()},
-                "logits": model.logits.detach().clone(), "meta": dict(meta or {})}, tmp)
-    tmp.replace(path)
+    save_atomic({"config": {"widths": list(model.features.widths)},
+                 "features": {k: v.detach().clone() for k, v in model.features.state_dict().items()},
+                 "logits": model.logits.detach().clone(), "meta": dict(meta or {})}, path)
 
 
 def load_dists(path: Path) -> tuple[WSIDists, dict]:
     """(frozen WSIDists in eval mode, meta) from a weights file."""
-    path = Path(path)
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(blob, dict) or "features" not in blob or "logits" not in blob:
-        raise ValueError(f"{path}: not a WSI-DISTS weights file")
+    blob = load_blob(path, ("config", "features", "logits"), "WSI-DISTS")
     model = WSIDists(SlideFeatures(tuple(blob["config"]["widths"])))
     model.features.load_state_dict(blob["features"])
     with torch.no_grad():
