@@ -30,6 +30,8 @@ def register(sub) -> None:
 
     d = psub.add_parser("data", help="render the phantom training crops into the cache")
     d.add_argument("--slides", type=int, default=12, help="number of training slides (default 12)")
+    d.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
+                   help="render exactly these training seeds (each >= 1 000 000) instead of the first --slides")
     d.add_argument("--checkpoints", type=Path, default=Path("checkpoints/refocus"))
     d.set_defaults(handler=_data)
 
@@ -127,9 +129,12 @@ def _data(args) -> int:
 
     if args.slides < 1:
         raise UserError("refocus data: --slides must be >= 1")
+    seeds = args.seeds if args.seeds else range(TRAIN_SEED0, TRAIN_SEED0 + args.slides)
+    if any(s < TRAIN_SEED0 or s == VAL_SEED for s in seeds):
+        raise UserError(f"refocus data: training seeds must be >= {TRAIN_SEED0} and not the validation seed {VAL_SEED}")
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     build_cache(args.checkpoints / "val", [VAL_SEED], crops_per_slide=8, log=log)
-    build_cache(args.checkpoints / "data", range(TRAIN_SEED0, TRAIN_SEED0 + args.slides), log=log)
+    build_cache(args.checkpoints / "data", seeds, log=log)
     return 0
 
 

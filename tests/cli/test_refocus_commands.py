@@ -84,6 +84,7 @@ def test_apply_refocuses_a_phantom_region(trained, tmp_path, capsys):
     (["refocus", "eval", "--seed", "1000001", "--json"], ["training seed"]),
     (["refocus", "eval", "--seed", "3", "--weights", "/nonexistent/w.pt"], ["/nonexistent/w.pt"]),
     (["refocus", "train", "--out", "x.pt", "--crop", "30"], ["--crop"]),
+    (["refocus", "data", "--seeds", "1000009", "7"], ["training seeds"]),
     (["refocus", "apply", "phantom:seed=3,size=4096x4096", "--region", "1,2,3", "--z", "0", "--out", "x.png"],
      ["--region"]),
 ])
