@@ -69,11 +69,15 @@ class Radiance:
 
     def to(self, dtype: torch.dtype) -> "Radiance":
         """The same field with latents stored as ``dtype`` (e.g. float16 to halve a cache)."""
-        return Radiance(tuple(t.to(dtype) for t in self.latents), tuple(t.to(dtype) for t in self.keys),
-                        self.z_um, self.size, self.images.to(dtype), self.focus_um)
+        out = Radiance(tuple(t.to(dtype) for t in self.latents), tuple(t.to(dtype) for t in self.keys),
+                       self.z_um, self.size, self.images.to(dtype), self.focus_um)
+        out._blurred.update({s: b.to(dtype) for s, b in self._blurred.items()})
+        return out
 
     def select(self, index: int) -> "Radiance":
         """The field of one batch element (kept as a batch of one)."""
         sl = slice(index, index + 1)
-        return Radiance(tuple(t[sl] for t in self.latents), tuple(t[sl] for t in self.keys), self.z_um[sl],
-                        self.size, self.images[sl], self.focus_um[sl])
+        out = Radiance(tuple(t[sl] for t in self.latents), tuple(t[sl] for t in self.keys), self.z_um[sl],
+                       self.size, self.images[sl], self.focus_um[sl])
+        out._blurred.update({s: b[sl] for s, b in self._blurred.items()})
+        return out

@@ -96,5 +96,7 @@ def test_radiance_select_half_precision_and_size():
         half = field.to(torch.float16)
         out_full = model.decode(one, torch.tensor([0.2]))
         out_half = model.decode(half.select(1), torch.tensor([0.2]))
+        out_batch = model.decode(field, torch.tensor([0.2, 0.2]))
+    assert torch.allclose(out_batch[1:2], out_full, atol=1e-6)     # the cached blurs follow select()
     assert one.batch == 1 and half.nbytes < field.nbytes
     assert (out_full - out_half).abs().max() < 2e-2
