@@ -9,9 +9,9 @@ Sources:
   at its mean z* + offsets (µm) on a jittered grid from −3 to +3 µm, so labels cover 0–3 µm
   continuously; a patch's z* is the plane at which the patch as a whole is sharpest
   (`PhantomSlide.best_focus_of_region`: the peak of its noise-free Laplacian energy), the thesis'
-  "sharpest plane at that location". The per-pixel best-focus map is kept too (5-px cells, with
-  its spread): a section 3–6 µm thick holds detail at several depths, so z*(x, y) varies by
-  ~0.9 µm (SD) within a patch, and its mean can sit ~0.65 µm from the patch's sharpest plane.
+  "sharpest plane at that location" (not the mean of the per-pixel best-focus map: a section
+  3–6 µm thick holds detail at several depths, z*(x, y) varies by ~0.9 µm (SD) within a patch,
+  and its mean can sit ~0.65 µm from the patch's sharpest plane).
 * `slide_stacks`: a user's multi-plane slide (any backend). z* per location is the plane of
   maximum Laplacian energy, refined by a parabola through its neighbours.
 
@@ -34,14 +34,6 @@ TRAINING_SEED_BASE = 1_000_000
 #: Names how patch labels are defined; part of the cache digest, so a change re-renders.
 LABEL_VERSION = "region-sharpest-v2"
 PATCH = 235
-#: Cell size (px) of the stored best-focus maps.
-ZMAP_CELL = 5
-
-
-def cell_means(a: np.ndarray, cell: int = ZMAP_CELL) -> np.ndarray:
-    """Means of ``a`` (H, W) over cell×cell blocks (the ragged edge dropped)."""
-    h, w = (a.shape[0] // cell) * cell, (a.shape[1] // cell) * cell
-    return a[:h, :w].reshape(h // cell, cell, w // cell, cell).mean(axis=(1, 3))
 
 
 @dataclass
@@ -49,19 +41,6 @@ class StackSet:
     images: np.ndarray   # uint8 (S, Z, P, P, 3)
     labels: np.ndarray   # float32 (S, Z), |z − z*| in µm
     z_um: np.ndarray     # float32 (S, Z), the plane z values
-    #: float32 (S,): spread (standard deviation, µm) of the best-focus map z* over each patch;
-    #: NaN where unknown (slide stacks). A patch whose z* varies a lot has no single focus.
-    zstar_spread: np.ndarray | None = None
-    #: float16 (S, M, M): the best-focus map z*(x, y) of each patch (µm), mean over 5×5-px
-    #: cells (M = P // 5); NaN where unknown (slide stacks).
-    zstar_maps: np.ndarray | None = None
-
-    def __post_init__(self):
-        if self.zstar_spread is None:
-            self.zstar_spread = np.full(len(self.images), np.nan, np.float32)
-        if self.zstar_maps is None:
-            m = self.images.shape[2] // ZMAP_CELL
-            self.zstar_maps = np.full((len(self.images), m, m), np.nan, np.float16)
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -78,24 +57,20 @@ class StackSet:
 
     def subset(self, keep: np.ndarray) -> "StackSet":
         """The stacks selected by a boolean or index array."""
-        return StackSet(self.images[keep], self.labels[keep], self.z_um[keep], self.zstar_spread[keep],
-                        self.zstar_maps[keep])
+        return StackSet(self.images[keep], self.labels[keep], self.z_um[keep])
 
     def save(self, path: Path) -> None:
-        np.savez(path, images=self.images, labels=self.labels, z_um=self.z_um, zstar_spread=self.zstar_spread,
-                 zstar_maps=self.zstar_maps)
+        np.savez(path, images=self.images, labels=self.labels, z_um=self.z_um)
 
     @classmethod
     def load(cls, path: Path) -> "StackSet":
         with np.load(path) as f:
-            spread = f["zstar_spread"] if "zstar_spread" in f.files else None
-            maps = f["zstar_maps"] if "zstar_maps" in f.files else None
-            return cls(f["images"], f["labels"], f["z_um"], spread, maps)
+            return cls(f["images"], f["labels"], f["z_um"])
 
     @classmethod
     def concat(cls, sets: Sequence["StackSet"]) -> "StackSet":
         sets = [s for s in sets if len(s)]
-        keys = ("images", "labels", "z_um", "zstar_spread", "zstar_maps")
+        keys = ("images", "labels", "z_um")
         return cls(*(np.concatenate([getattr(s, k) for s in sets]) for k in keys))
 
 
@@ -129,7 +104,7 @@ def phantom_stacks(seeds: Sequence[int], stacks_per_seed: int, *, rng_seed: int 
     from ..phantom import PhantomSlide
 
     rng = np.random.default_rng(rng_seed)
-    imgs, labels, zs, spreads, maps = [], [], [], [], []
+    imgs, labels, zs = [], [], []
     total, done = len(seeds) * stacks_per_seed, 0
     # Patch positions in a block: a 3×3 grid from corner to corner (neighbours overlap by
     # ~40%), so one block render yields up to nine patches.
@@ -161,8 +136,6 @@ def phantom_stacks(seeds: Sequence[int], stacks_per_seed: int, *, rng_seed: int 
                 planes = [slide.truth(0, bx, by, _BLOCK, _BLOCK, float(zi)) for zi in z]
             for r, c in picks:
                 zstar = slide.best_focus_of_region(0, bx + c, by + r, patch, patch)
-                spreads.append(float(zmap[r:r + patch, c:c + patch].std()))
-                maps.append(cell_means(zmap[r:r + patch, c:c + patch]).astype(np.float16))
                 imgs.append(np.stack([pl[r:r + patch, c:c + patch] for pl in planes]))
                 labels.append(np.abs(z - zstar))
                 zs.append(z)
@@ -170,8 +143,7 @@ def phantom_stacks(seeds: Sequence[int], stacks_per_seed: int, *, rng_seed: int 
                 done += 1
             if progress:
                 progress(done / total)
-    return StackSet(np.stack(imgs), np.stack(labels).astype(np.float32), np.stack(zs).astype(np.float32),
-                    np.asarray(spreads, np.float32), np.stack(maps))
+    return StackSet(np.stack(imgs), np.stack(labels).astype(np.float32), np.stack(zs).astype(np.float32))
 
 
 def sharpest_z(stack_gray: np.ndarray, z_um: Sequence[float]) -> float:

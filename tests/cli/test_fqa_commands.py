@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from engine.cli import main
+from tests.cli import one_error_line
 from tests.engine.fqa.kernel_model import write_laplacian_weights
 from tests.engine.fqa.real_tissue import CMU, cmu_region, gaussian_blur, psf_blur, require, write_ome_stack
 
@@ -24,15 +25,6 @@ def stack(tmp_path_factory):
     rgb = cmu_region()
     planes = [gaussian_blur(rgb, s) for s in (2.4, 1.2, 0.0)]
     return str(write_ome_stack(tmp_path_factory.mktemp("ome") / "stack.ome.tiff", planes, [-1.0, 0.0, 1.0]))
-
-
-def _one_error_line(capsys, *words):
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    assert "Traceback" not in err
-    for w in words:
-        assert w in err, err
-    return err
 
 
 # ---------------------------------------------------------------------------- score
@@ -61,7 +53,7 @@ def test_score_of_an_image_smaller_than_a_patch_is_refused(tmp_path, weights, ca
     path = tmp_path / "small.png"
     Image.fromarray(np.full((100, 300, 3), 128, np.uint8)).save(path)
     assert main(["fqa", "score", str(path), "--model", weights]) == 2
-    _one_error_line(capsys, "small.png", "smaller than one 235-px patch")
+    one_error_line(capsys, "small.png", "smaller than one 235-px patch")
 
 
 # ---------------------------------------------------------------------------- heatmap
@@ -90,7 +82,7 @@ def test_heatmap_of_a_chosen_plane(weights, stack, tmp_path, capsys):
 
 def test_heatmap_refuses_a_wrong_output_name(weights, stack, tmp_path, capsys):
     assert main(["fqa", "heatmap", stack, "--model", weights, "--out", str(tmp_path / "h.txt")]) == 2
-    _one_error_line(capsys, "h.txt", ".npy")
+    one_error_line(capsys, "h.txt", ".npy")
 
 
 # ---------------------------------------------------------------------------- depthmap
@@ -110,34 +102,34 @@ def test_depthmap_finds_the_sharp_plane(weights, stack, tmp_path, capsys):
 
 def test_depthmap_of_a_single_plane_slide_is_refused(weights, tmp_path, capsys):
     assert main(["fqa", "depthmap", str(require(CMU)), "--model", weights, "--out", str(tmp_path / "d.npy")]) == 2
-    _one_error_line(capsys, "cmu-1-small-region.svs", "multi-plane")
+    one_error_line(capsys, "cmu-1-small-region.svs", "multi-plane")
 
 
 # ---------------------------------------------------------------------------- bad input
 def test_a_missing_file_is_one_line_and_exit_2(weights, tmp_path, capsys):
     missing = tmp_path / "nope.svs"
     assert main(["fqa", "heatmap", str(missing), "--model", weights, "--out", str(tmp_path / "h.npy")]) == 2
-    _one_error_line(capsys, "nope.svs")
+    one_error_line(capsys, "nope.svs")
     assert main(["fqa", "score", str(missing), "--model", weights]) == 2
-    _one_error_line(capsys, "nope.svs")
+    one_error_line(capsys, "nope.svs")
 
 
 def test_a_bad_model_is_one_line_and_exit_2(stack, tmp_path, capsys):
     assert main(["fqa", "score", stack, "--model", "focuslitenn-x"]) == 2
-    _one_error_line(capsys, "focuslitenn-x")
+    one_error_line(capsys, "focuslitenn-x")
     assert main(["fqa", "score", stack, "--model", str(tmp_path / "none.pt")]) == 2
-    _one_error_line(capsys, "none.pt")
+    one_error_line(capsys, "none.pt")
     not_weights = tmp_path / "junk.pt"
     not_weights.write_bytes(b"not a torch file")
     assert main(["fqa", "score", stack, "--model", str(not_weights)]) == 2
-    _one_error_line(capsys, "junk.pt", "cannot load")
+    one_error_line(capsys, "junk.pt", "cannot load")
 
 
 def test_a_file_that_is_not_a_slide_is_one_line_and_exit_2(weights, tmp_path, capsys):
     junk = tmp_path / "junk.svs"
     junk.write_bytes(b"\x00" * 1000)
     assert main(["fqa", "depthmap", str(junk), "--model", weights, "--out", str(tmp_path / "d.npy")]) == 2
-    _one_error_line(capsys, "junk.svs")
+    one_error_line(capsys, "junk.svs")
 
 
 def test_the_fqa_group_lists_its_subcommands(capsys):
@@ -172,4 +164,4 @@ def test_eval_prints_every_model_and_metric_side_by_side(weights, capsys, tmp_pa
 
 def test_eval_refuses_a_training_seed(capsys):
     assert main(["fqa", "eval", "--seed", "1000000", "--json"]) == 2
-    _one_error_line(capsys, "1000000", "training seed")
+    one_error_line(capsys, "1000000", "training seed")

@@ -10,6 +10,7 @@ from engine.cli import main
 from engine.fqa.heatmap import heatmap_geometry
 from engine.fusion.evaluate import FUSION_VARIANTS, stacks_cache_path
 from engine.slides import open_slide
+from tests.cli import one_error_line
 from tests.engine.fqa.real_tissue import cmu_region, gaussian_blur, write_ome_stack
 from tests.engine.fusion.phantom_scores import SEED, STACKS, phantom_scores
 
@@ -20,15 +21,6 @@ def stack(tmp_path_factory):
     rgb = cmu_region()
     return str(write_ome_stack(tmp_path_factory.mktemp("ome") / "stack.ome.tiff",
                                [rgb, gaussian_blur(rgb, 1.5)], [0.0, 1.5]))
-
-
-def _one_error_line(capsys, *words):
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    assert "Traceback" not in err
-    for w in words:
-        assert w in err, err
-    return err
 
 
 # ---------------------------------------------------------------------------- heatmap
@@ -76,17 +68,17 @@ def test_heatmap_in_plain_text_with_chosen_models_variant_and_png(stack, tmp_pat
 def test_heatmap_mistakes_exit_2_with_one_line(stack, tmp_path, capsys, argv, words):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     assert main(["fusion", "heatmap", stack, *argv]) == 2
-    _one_error_line(capsys, *words)
+    one_error_line(capsys, *words)
 
 
 def test_heatmap_of_a_missing_file_or_of_bare_glass_exits_2(tmp_path, capsys):
     assert main(["fusion", "heatmap", str(tmp_path / "nope.svs"), "--out", str(tmp_path / "f.npy")]) == 2
-    _one_error_line(capsys, "nope.svs")
+    one_error_line(capsys, "nope.svs")
     glass = tmp_path / "glass.png"
     Image.fromarray(np.full((600, 600, 3), 245, np.uint8)).save(glass)
     assert main(["fusion", "heatmap", str(glass), "--out", str(tmp_path / "f.npy"), "--metrics",
                  "brenner,tenengrad"]) == 2
-    _one_error_line(capsys, "glass.png", "tissue patches")
+    one_error_line(capsys, "glass.png", "tissue patches")
 
 
 # ---------------------------------------------------------------------------- eval
@@ -132,4 +124,4 @@ def test_eval_prints_a_table_without_json(cached_stacks, capsys):
 ])
 def test_eval_mistakes_exit_2_with_one_line(capsys, argv, words):
     assert main(["fusion", "eval", *argv]) == 2
-    _one_error_line(capsys, *words)
+    one_error_line(capsys, *words)

@@ -9,6 +9,7 @@ from PIL import Image
 from engine.cli import main
 from engine.phantom.slide import PhantomSlide
 from engine.refocus.weights import load_model, shipped_weights
+from tests.cli import one_error_line
 from tests.engine.refocus.phantom_crops import write_cache
 
 
@@ -27,13 +28,6 @@ def trained(checkpoints, tmp_path_factory):
     assert main(["refocus", "train", "--out", str(out), "--checkpoints", str(checkpoints), "--slides", "1",
                  "--steps", "2", "--batch", "1", "--crop", "32", "--val-every", "1"]) == 0
     return out
-
-
-def _one_error_line(capsys, *words):
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    for w in words:
-        assert w in err, err
 
 
 def test_train_writes_weights_and_reports_json(trained, checkpoints, capsys):
@@ -92,14 +86,14 @@ def test_user_mistakes_exit_2_with_one_line(argv, words, capsys, trained):
     if "--weights" not in argv and argv[1] in ("apply",):
         argv = argv + ["--weights", str(trained)]
     assert main(argv) == 2
-    _one_error_line(capsys, *words)
+    one_error_line(capsys, *words)
 
 
 def test_eval_rejects_a_file_that_is_not_weights(tmp_path, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a torch file")
     assert main(["refocus", "eval", "--seed", "3", "--weights", str(bad)]) == 2
-    _one_error_line(capsys, str(bad))
+    one_error_line(capsys, str(bad))
 
 
 def test_train_fine_tunes_on_a_real_multi_plane_file(checkpoints, ome_zstack, tmp_path, capsys):
@@ -119,7 +113,7 @@ def test_train_rejects_a_single_plane_stack(tmp_path, capsys):
     single = tmp_path / "one.png"
     Image.fromarray(np.full((300, 300, 3), 128, np.uint8)).save(single)
     assert main(["refocus", "train", "--out", str(tmp_path / "w.pt"), "--stacks", str(single)]) == 2
-    _one_error_line(capsys, "one.png", "at least 2")
+    one_error_line(capsys, "one.png", "at least 2")
 
 
 def test_curves_plot_the_validation_history(trained, checkpoints, tmp_path, capsys):
@@ -130,4 +124,4 @@ def test_curves_plot_the_validation_history(trained, checkpoints, tmp_path, caps
     assert [r["step"] for r in runs["tiny"]][:3] == [0, 1, 2] and all(0 < r["val_ssim"] <= 1 for r in runs["tiny"])
     assert Image.open(out).size == (720, 420)
     assert main(["refocus", "curves", f"none={tmp_path}", "--out", str(out)]) == 2
-    _one_error_line(capsys, "last.pt")
+    one_error_line(capsys, "last.pt")

@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from engine.cli import main
+from tests.cli import one_error_line
 
 
 def test_info_json_describes_an_ome_zstack(ome_zstack, capsys):
@@ -54,27 +55,20 @@ def test_snapshot_by_plane_index(ome_zstack, tmp_path):
     assert np.array_equal(np.asarray(Image.open(out)), expected[0][0][:64, :64])
 
 
-def _one_error_line(capsys):
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    assert "Traceback" not in err
-    return err
-
-
 @pytest.mark.parametrize("name", ["missing", "zero_bytes", "empty_directory", "text_as_svs",
                                   "truncated_svs", "absurd_dimensions", "symlink_loop",
                                   "path_under_file"])
 def test_info_on_bad_input_exits_2_with_one_line(bad_corpus, name, capsys):
     path = bad_corpus[name]
     assert main(["info", str(path), "--json"]) == 2
-    err = _one_error_line(capsys)
+    err = one_error_line(capsys)
     assert str(path) in err
 
 
 def test_snapshot_of_a_corrupt_tile_exits_2_with_one_line(bad_corpus, tmp_path, capsys):
     path = bad_corpus["corrupt_tile"]
     assert main(["snapshot", str(path), "--region", "0,0,128,128", "--out", str(tmp_path / "x.png")]) == 2
-    assert str(path) in _one_error_line(capsys)
+    assert str(path) in one_error_line(capsys)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -86,4 +80,4 @@ def test_snapshot_of_a_corrupt_tile_exits_2_with_one_line(bad_corpus, tmp_path, 
 def test_snapshot_bad_arguments_exit_2(ome_zstack, tmp_path, capsys, args, message):
     argv = ["snapshot", str(ome_zstack[0]), *args, "--out", str(tmp_path / "x.png")]
     assert main(argv) == 2
-    assert message in _one_error_line(capsys)
+    assert message in one_error_line(capsys)
