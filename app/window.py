@@ -231,10 +231,11 @@ class MainWindow(QMainWindow):
         """Show ``slide`` (already open)."""
         old, self.slide = self.slide, slide
         self._tile_error_shown = False
-        self.focus.set_planes(slide.planes_um, 0)
+        plane = slide.nearest_plane(0.0)  # open at the nominal focus (z = 0 µm), as scanned
+        self.focus.set_planes(slide.planes_um, plane)
         self.info.setText(describe_slide(slide))
-        self.canvas.set_slide(slide, 0)
-        self.overlays.set_slide(slide, 0)
+        self.canvas.set_slide(slide, plane)
+        self.overlays.set_slide(slide, plane)
         title = slide.path or "built-in slide"
         self.setWindowTitle(f"FineFocus — {Path(title).name if slide.path else title}")
         self._load_overview()

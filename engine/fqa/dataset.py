@@ -190,6 +190,22 @@ def slide_stacks(slides: Sequence[Slide], stacks_per_slide: int, *, rng_seed: in
     return StackSet(np.stack(imgs), np.stack(labels).astype(np.float32), np.stack(zs).astype(np.float32))
 
 
+def with_sensor_noise(stacks: StackSet, seed: int) -> StackSet:
+    """The stacks as the phantom's scanner captures them: its Poisson–Gaussian sensor noise
+    (`engine.phantom.sensor.SensorModel`) on every patch, a different, reproducible noise field per
+    (stack, plane) from ``seed``. Validation uses this, so the weights kept are the best on scanned
+    images (a scan always carries sensor noise) rather than on noise-free renders."""
+    from ..phantom.sensor import SensorModel
+
+    sensor = SensorModel()
+    out = np.empty_like(stacks.images)
+    S, Z = stacks.images.shape[:2]
+    for s in range(S):
+        for z in range(Z):
+            out[s, z] = sensor.apply(stacks.images[s, z].astype(np.float32), int(seed), 0, z, 0, s * PATCH)
+    return StackSet(out, stacks.labels, stacks.z_um)
+
+
 def phantom_digest() -> str:
     """8 hex digits identifying the phantom's source code and the label definition
     (``LABEL_VERSION``): rendered stacks are only reused by the phantom that rendered them."""

@@ -162,6 +162,31 @@ def _haar_detail(g):  # Eq. 2.12: |HL| + |LH| + |HH| of a one-level Haar transfo
     return [0.5 * (np.abs(a - b + c - d) + np.abs(a + b - c - d) + np.abs(a - b - c + d))]
 
 
+def _haar_step(ll: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """One level of an undecimated (shift-invariant) 2D Haar transform with taps ``s`` px apart:
+    (next LL = the mean of the four taps, |HL| + |LH| + |HH| in the same mean normalisation)."""
+    b = ll + _shift_diff(ll, 0, s)
+    c = ll + _shift_diff(ll, s, 0)
+    d = c + _shift_diff(c, 0, s)
+    a = ll
+    detail = 0.25 * (np.abs(a - b + c - d) + np.abs(a + b - c - d) + np.abs(a - b - c + d))
+    return 0.25 * (a + b + c + d), detail
+
+
+def _wavelet_ratio_maps(g):  # Eq. 2.14: ‖W_LL³‖₁ over the detail energy of levels 2 and 3
+    ll1, _ = _haar_step(g, 1)       # level-1 details are left out, as Eq. 2.14 does (sensor noise)
+    ll2, d2 = _haar_step(ll1, 2)
+    ll3, d3 = _haar_step(ll2, 4)
+    return [ll3, d2, d3]
+
+
+def _wavelet_ratio(means):
+    # A decimated orthonormal DWT holds HW/4^i coefficients 2^i times the mean-normalised ones at
+    # level i: ‖LL³‖₁ = HW·mean/8 and ‖D^i‖₁ = HW·mean|d_i|/2^i, so the ratio is as below.
+    ll3, d2, d3 = means
+    return ll3 / np.maximum(2.0 * d2 + d3, 1e-9)
+
+
 def _entropy(patch):  # Eq. 2.10
     hist = np.bincount(np.clip(patch * 255 + 0.5, 0, 255).astype(np.int32).ravel(), minlength=256)
     p = hist[hist > 0] / patch.size
@@ -189,6 +214,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("entropy", "Eq. 2.10", True, lambda g: [], per_patch=_entropy),
     Metric("spectral_entropy", "Eq. 2.11", True, lambda g: [], per_patch=_bayes_spectral_entropy),
     Metric("wavelet_detail", "Eq. 2.12", True, _haar_detail),
+    Metric("wavelet_ratio", "Eq. 2.14", False, _wavelet_ratio_maps, _wavelet_ratio),
     Metric("tenengrad", "Eq. 2.15", True, _tenengrad),
     Metric("sum_modified_laplacian", "Eq. 2.16", True, _sum_modified_laplacian),
     Metric("energy_of_laplacian", "Eq. 2.17", True, _energy_of_laplacian),

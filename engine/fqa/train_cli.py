@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .dataset import TRAINING_SEED_BASE, StackSet, cached_phantom_stacks, slide_stacks
+from .dataset import TRAINING_SEED_BASE, StackSet, cached_phantom_stacks, slide_stacks, with_sensor_noise
 from .focuslitenn import load_model, weights_path
 from .train import TrainConfig, train
 from ..cli import UserError
@@ -59,6 +59,8 @@ def _stacks(args, ckdir: Path) -> tuple[StackSet, StackSet]:
     tr = cached_phantom_stacks(args.data_dir, seeds, args.stacks_per_seed, step_um=args.plane_step, log=log)
     va = cached_phantom_stacks(args.data_dir, [VAL_SEED_BASE + i for i in range(args.val_seeds)],
                                args.val_stacks_per_seed, step_um=args.plane_step, log=log)
+    # Validate on scanned images (sensor noise), as the models are used and evaluated.
+    va = with_sensor_noise(va, VAL_SEED_BASE)
     if args.stacks:
         from ..slides import open_slide
 

@@ -37,7 +37,7 @@ def test_a_new_slide_is_fitted_and_shown_with_its_own_pixels(window, qtbot, zsta
     x, y, w, h = canvas.view_rect()
     assert x <= 0 and y <= 0 and x + w >= 3000 and y + h >= 2000  # whole slide in view
     assert canvas.level > 0  # a fitted 3000 px slide in a ~700 px canvas uses a coarse level
-    assert_view_shows_slide(canvas, zstack, plane=0)
+    assert_view_shows_slide(canvas, zstack, plane=1)  # opened at z = 0 µm
 
 
 def test_zooming_in_switches_to_a_finer_level_with_exact_pixels(window, qtbot, zstack):
@@ -50,7 +50,7 @@ def test_zooming_in_switches_to_a_finer_level_with_exact_pixels(window, qtbot, z
     assert canvas.level < coarse
     x, y, w, h = canvas.view_rect()
     assert abs(x + w / 2 - 1500) < 1 and abs(y + h / 2 - 1000) < 1
-    assert_view_shows_slide(canvas, zstack, plane=0)
+    assert_view_shows_slide(canvas, zstack, plane=1)
     # Only tiles of the view (plus the coarsest level's backdrop) stay alive.
     assert canvas.layer.item_count() <= 2 * len(canvas.layer._current) + 8
 
@@ -68,7 +68,7 @@ def test_the_mouse_wheel_zooms_about_the_cursor(window, qtbot, zstack):
     QApplication.sendEvent(vp, event)
     qtbot.waitUntil(lambda: canvas.view_rect()[2] < before[2] * 0.9, timeout=5000)
     settle(qtbot, canvas)
-    assert_view_shows_slide(canvas, zstack, plane=0)
+    assert_view_shows_slide(canvas, zstack, plane=1)
 
 
 def test_dragging_with_the_mouse_pans_and_loads_the_new_tiles(window, qtbot, zstack):
@@ -87,7 +87,7 @@ def test_dragging_with_the_mouse_pans_and_loads_the_new_tiles(window, qtbot, zst
     qtbot.waitUntil(lambda: canvas.view_rect()[0] > x0 + 50, timeout=5000)
     settle(qtbot, canvas)
     assert abs(canvas.view_rect()[1] - y0) < 1  # a horizontal drag keeps y
-    assert_view_shows_slide(canvas, zstack, plane=0)
+    assert_view_shows_slide(canvas, zstack, plane=1)
 
 
 def test_panning_by_api_moves_the_view_by_level0_pixels(window, qtbot, zstack):
@@ -100,7 +100,7 @@ def test_panning_by_api_moves_the_view_by_level0_pixels(window, qtbot, zstack):
     x1, y1, _, _ = canvas.view_rect()
     assert abs(x1 - x0 - 1200) < 1e-6 and abs(y1 - y0 - 500) < 1e-6
     settle(qtbot, canvas)
-    assert_view_shows_slide(canvas, zstack, plane=0)
+    assert_view_shows_slide(canvas, zstack, plane=1)
 
 
 def test_stepping_planes_shows_that_planes_pixels(window, qtbot, zstack):
@@ -108,13 +108,18 @@ def test_stepping_planes_shows_that_planes_pixels(window, qtbot, zstack):
     canvas = window.canvas
     canvas.set_view_rect(800, 500, 900, 600)
     settle(qtbot, canvas)
-    before = canvas.grab().toImage()
-    qtbot.keyClick(window, Qt.Key.Key_PageUp)
-    assert window.focus.plane == 1 and canvas.plane == 1
+    assert window.focus.plane == 1 and canvas.plane == 1  # opened at the nominal z = 0 µm
     assert "z = 0 µm" in window.focus.label.text()
+    before = canvas.grab().toImage()
+    qtbot.keyClick(window, Qt.Key.Key_PageDown)
+    assert window.focus.plane == 0 and canvas.plane == 0
+    assert "-1.00 µm" in window.focus.label.text()
+    settle(qtbot, canvas)
+    assert_view_shows_slide(canvas, zstack, plane=0)
+    assert canvas.grab().toImage() != before  # what is on screen changed too
+    qtbot.keyClick(window, Qt.Key.Key_PageUp)
     settle(qtbot, canvas)
     assert_view_shows_slide(canvas, zstack, plane=1)
-    assert canvas.grab().toImage() != before  # what is on screen changed too
     qtbot.keyClick(window, Qt.Key.Key_PageUp)
     settle(qtbot, canvas)
     assert "+1.50 µm" in window.focus.label.text()

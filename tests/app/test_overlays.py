@@ -123,7 +123,7 @@ def test_a_focuslitenn_overlay_arrives_tile_by_tile_transparent_on_glass_and_tur
     window.overlay_panel.opacity.setValue(100)
     choose(window, qtbot, "focuslitenn-1")
     source = canvas.overlay_source
-    assert source is window.overlays.source and "focuslitenn-1" in source.uid and source.plane == 0
+    assert source is window.overlays.source and "focuslitenn-1" in source.uid and source.plane == 1  # z = 0
     assert canvas.is_settled() and canvas.overlay.item_count() > 0
     clear = assert_overlay_shows(canvas, source)
     assert 0.3 < clear < 0.6  # the glass on the right (~45% of the slide) is see-through
@@ -156,7 +156,7 @@ def test_the_overlay_follows_the_focal_plane_on_one_colour_scale(window, qtbot, 
     qtbot.waitUntil(lambda: canvas.overlay_source is not first, timeout=30000)
     qtbot.waitUntil(canvas.is_settled, timeout=30000)
     second = canvas.overlay_source
-    assert canvas.plane == 1 and second.plane == 1
+    assert first.plane == 1 and canvas.plane == 2 and second.plane == 2  # from z = 0 to +1 µm
     assert second.value_range == first.value_range  # colours compare across planes
     assert_overlay_shows(canvas, second)
     # The blurred plane scores differently from the sharp one where there is tissue.

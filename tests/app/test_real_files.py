@@ -31,11 +31,17 @@ def test_an_ome_tiff_zstack_opens_and_each_plane_shows_the_files_pixels(window, 
     path, expected = ome_zstack
     slide = open_in(window, qtbot, path)
     assert window.slide is slide and slide.planes_um == (-1.0, 0.0, 1.0)
-    assert window.focus.slider.maximum() == 2 and "-1.00 µm" in window.focus.label.text()
+    # It opens at the nominal focus, z = 0 µm (the middle plane), not at the lowest plane.
+    assert window.focus.slider.maximum() == 2 and window.focus.plane == 1
+    assert "z = 0 µm" in window.focus.label.text()
     canvas = window.canvas
     canvas.set_view_rect(300, 200, 800, 500)
     qtbot.waitUntil(canvas.is_settled, timeout=20000)
+    assert_view_shows(canvas, expected, plane=1)
+    window.focus.step_down()
+    qtbot.waitUntil(canvas.is_settled, timeout=20000)
     assert_view_shows(canvas, expected, plane=0)
+    assert "-1.00 µm" in window.focus.label.text()
     for plane in (1, 2):
         window.focus.step_up()
         qtbot.waitUntil(canvas.is_settled, timeout=20000)
@@ -55,10 +61,10 @@ def test_a_dicom_zstack_opens_and_steps_planes_with_the_files_pixels(window, qtb
     canvas = window.canvas
     canvas.set_view_rect(200, 200, 600, 400)
     qtbot.waitUntil(canvas.is_settled, timeout=20000)
-    assert_view_shows(canvas, expected, plane=0)
-    qtbot.keyClick(window, Qt.Key.Key_PageUp)
+    assert_view_shows(canvas, expected, plane=slide.nearest_plane(0.0))
+    qtbot.keyClick(window, Qt.Key.Key_PageDown)
     qtbot.waitUntil(canvas.is_settled, timeout=20000)
-    assert_view_shows(canvas, expected, plane=1)
+    assert_view_shows(canvas, expected, plane=slide.nearest_plane(0.0) - 1)
 
 
 BAD = ["missing", "zero_bytes", "empty_directory", "text_as_svs", "truncated_svs", "corrupt_tile",

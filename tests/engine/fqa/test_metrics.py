@@ -56,3 +56,31 @@ def test_defocus_through_the_psf_scores_blurrier(name, tissue):
         assert scores[2] > scores[0], scores
     else:
         assert scores[0] < scores[1] < scores[2], scores
+
+
+def _decimated_haar(x):
+    """One level of the orthonormal 2D Haar DWT: (LL, |HL| + |LH| + |HH|) on 2×2 blocks."""
+    a, b, c, d = x[0::2, 0::2], x[0::2, 1::2], x[1::2, 0::2], x[1::2, 1::2]
+    detail = (np.abs(a - b + c - d) + np.abs(a + b - c - d) + np.abs(a - b - c + d)) / 2
+    return (a + b + c + d) / 2, detail
+
+
+def test_wavelet_ratio_is_eq_2_14_on_the_orthonormal_dwt(tissue):
+    """The undecimated maps, read on the decimated grid, are the orthonormal DWT's coefficients
+    (up to the 2^i normalisation); the ratio ‖LL³‖₁ / Σ_{i=2,3} ‖D^i‖₁ (Eq. 2.14) then follows."""
+    from engine.fqa.metrics import _haar_step, _wavelet_ratio
+
+    g = to_gray(tissue[:128, :128]).astype(np.float64)
+    ll, dets = g, {}
+    for i in (1, 2, 3):
+        ll, dets[i] = _decimated_haar(ll)
+    ll1, _ = _haar_step(g, 1)
+    ll2, d2 = _haar_step(ll1, 2)
+    ll3, d3 = _haar_step(ll2, 4)
+    # Away from the right/bottom edge (edge-replicated taps), sampled maps equal the coefficients.
+    np.testing.assert_allclose(4 * d2[0:120:4, 0:120:4], dets[2][:30, :30], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(8 * d3[0:112:8, 0:112:8], dets[3][:14, :14], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(8 * ll3[0:112:8, 0:112:8], ll[:14, :14], rtol=1e-4)
+    want = np.abs(ll).sum() / (dets[2].sum() + dets[3].sum())
+    got = _wavelet_ratio([ll3[::8, ::8].mean(), d2[::4, ::4].mean(), d3[::8, ::8].mean()])
+    assert got == pytest.approx(want, rel=0.02)  # the last row/column of taps is edge-replicated

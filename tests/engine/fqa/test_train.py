@@ -8,7 +8,7 @@ import torch
 from scipy import stats
 
 from engine.cli import main
-from engine.fqa.dataset import TRAINING_SEED_BASE, cached_phantom_stacks
+from engine.fqa.dataset import TRAINING_SEED_BASE, StackSet, cached_phantom_stacks, with_sensor_noise
 from engine.fqa.focuslitenn import FocusLiteNN, load_model
 from engine.fqa.metrics import METRICS, to_gray
 from engine.fqa.train import TrainConfig, neg_plcc, train
@@ -45,6 +45,20 @@ def test_labels_are_the_distance_to_the_patch_s_sharpest_plane(stacks):
     assert (stacks.labels.min(axis=1) < 0.5).all() and (stacks.labels.max(axis=1) > 2.4).all()
 
 
+def test_validation_stacks_carry_the_scanner_s_sensor_noise(stacks):
+    grey = np.full((1, 2, 235, 235, 3), 200, np.uint8)
+    flat = StackSet(grey, np.zeros((1, 2), np.float32), np.zeros((1, 2), np.float32))
+    noisy = with_sensor_noise(flat, 5).images.astype(np.float64)
+    # Poisson–Gaussian at 200 grey levels: sqrt(200 · 255 / 12000 + 0.9²) ≈ 2.25 grey levels
+    assert noisy[0, 0].std() == pytest.approx(np.sqrt(200 * 255 / 12000 + 0.81), rel=0.05)
+    assert noisy[0, 0].mean() == pytest.approx(200, abs=0.1)
+    assert np.abs(noisy[0, 0] - noisy[0, 1]).mean() > 1  # a new noise field per plane
+    again = with_sensor_noise(stacks, 5)
+    np.testing.assert_array_equal(again.images, with_sensor_noise(stacks, 5).images)  # reproducible
+    np.testing.assert_array_equal(again.labels, stacks.labels)
+    assert (again.images != stacks.images).mean() > 0.3
+
+
 def test_the_loss_is_minus_pearson():
     rng = np.random.default_rng(0)
     a, b = rng.random(20), rng.random(20)
@@ -79,8 +93,9 @@ def test_the_train_command_writes_small_weights_that_load_safely(data_dir, tmp_p
     assert blob["kernels"] == 2 and out.stat().st_size < 10_000
     model = load_model(out)
     assert isinstance(model, FocusLiteNN) and model.parameter_count() == 2 * (7 * 7 * 3 + 1) + 2 * 2 + 1
-    # Scores are calibrated to µm on the validation stacks: least squares leaves a zero mean residual.
-    val = cached_phantom_stacks(data_dir, [VAL_SEED_BASE], 1, step_um=1.0)
+    # Scores are calibrated to µm on the validation stacks (as scanned, with sensor noise): least
+    # squares leaves a zero mean residual.
+    val = with_sensor_noise(cached_phantom_stacks(data_dir, [VAL_SEED_BASE], 1, step_um=1.0), VAL_SEED_BASE)
     with torch.no_grad():
         x = torch.from_numpy(val.images[0]).permute(0, 3, 1, 2).float() / 255
         assert model(x).mean().item() == pytest.approx(float(val.labels.mean()), abs=1e-3)
