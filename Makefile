@@ -25,6 +25,9 @@ test: setup
 bench: setup
 	$(PY) benchmarks/bench_tiles.py --json
 	$(PY) benchmarks/bench_phantom.py --json
+	$(PY) benchmarks/bench_heatmap.py --json
+	$(PY) benchmarks/bench_refocus.py --json
+	$(PY) benchmarks/bench_focus_view.py --json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--screenshot", metavar="OUT.png", type=Path,
                       help="render the window offscreen, wait until painted, save it, exit")
     view.add_argument("--size", default="1280x800", metavar="WxH", help="window size for --screenshot (px)")
-    view.add_argument("--z", type=float, metavar="µm", help="show the captured plane nearest this z (µm)")
+    view.add_argument("--z", type=float, metavar="µm", help="focus (µm): a captured plane as scanned, any other z refocused by the model")
     view.add_argument("--region", metavar="X,Y,W,H",
                       help="show this rectangle (level-0 px) instead of the whole slide")
     view.add_argument("--overlay", metavar="KEY",
@@ -109,14 +109,13 @@ def view_command(args: argparse.Namespace) -> int:
         raise UserError(f"--opacity {args.opacity:g}: must lie in 0..1")
     slide = _open(args.path)
     _check_overlay(args.overlay, slide)
-    plane = slide.nearest_plane(args.z) if args.z is not None else 0
     if args.screenshot is None:
         from .main import run_viewer
 
-        return run_viewer(slide, plane=plane, region=region, overlay=args.overlay, opacity=args.opacity)
+        return run_viewer(slide, z_um=args.z, region=region, overlay=args.overlay, opacity=args.opacity)
     from .main import screenshot
 
-    elapsed = screenshot(slide, args.screenshot, size=size, plane=plane, region=region,
+    elapsed = screenshot(slide, args.screenshot, size=size, z_um=args.z, region=region,
                          timeout_s=args.timeout, overlay=args.overlay, opacity=args.opacity)
     if elapsed is None:
         print(f"finefocus: error: {args.screenshot}: tiles still loading after {args.timeout:g} s; "

@@ -39,15 +39,16 @@ def event_loop(app: QApplication) -> qasync.QEventLoop:
     return loop
 
 
-def show_slide(window: MainWindow, slide: Slide, plane: int = 0,
+def show_slide(window: MainWindow, slide: Slide, z_um: float | None = None,
                region: tuple[float, float, float, float] | None = None,
                overlay: str | None = None, opacity: float | None = None) -> None:
-    """Put ``slide`` in ``window`` at focal ``plane``, showing ``region`` (level-0 px x, y, w, h)
+    """Put ``slide`` in ``window`` at focus ``z_um`` (µm; default: its plane nearest 0 µm),
+    showing ``region`` (level-0 px x, y, w, h)
     or the whole slide, with the overlay ``overlay`` (a key of app/overlays/registry.py) at
     ``opacity`` (0..1) if given."""
     window.set_slide(slide)
-    if plane:
-        window.focus.set_plane(plane)
+    if z_um is not None:
+        window.focus.set_z(z_um)
     if region is not None:
         window.canvas.set_view_rect(*region)
     if opacity is not None:
@@ -56,7 +57,7 @@ def show_slide(window: MainWindow, slide: Slide, plane: int = 0,
         window.set_overlay(overlay)
 
 
-def run_viewer(slide: Slide | None = None, path: str | None = None, plane: int = 0,
+def run_viewer(slide: Slide | None = None, path: str | None = None, z_um: float | None = None,
                region: tuple[float, float, float, float] | None = None,
                overlay: str | None = None, opacity: float | None = None) -> int:
     """Show the window on ``slide`` (already open) or open ``path`` in it; run until closed."""
@@ -67,7 +68,7 @@ def run_viewer(slide: Slide | None = None, path: str | None = None, plane: int =
 
     async def start():
         if slide is not None:
-            show_slide(window, slide, plane, region, overlay, opacity)
+            show_slide(window, slide, z_um, region, overlay, opacity)
         else:
             window.open_path(path)
 
@@ -90,11 +91,11 @@ async def until_painted(window: MainWindow, timeout_s: float, poll_s: float = 0.
     return False
 
 
-def screenshot(slide: Slide, out: Path, size: tuple[int, int] = SCREENSHOT_SIZE, plane: int = 0,
+def screenshot(slide: Slide, out: Path, size: tuple[int, int] = SCREENSHOT_SIZE, z_um: float | None = None,
                region: tuple[float, float, float, float] | None = None,
                timeout_s: float = 300.0, overlay: str | None = None,
                opacity: float | None = None) -> float | None:
-    """Open the real window on ``slide`` (at focal ``plane``, showing ``region`` or the whole
+    """Open the real window on ``slide`` (at focus ``z_um`` µm, showing ``region`` or the whole
     slide), wait until it is painted, save a PNG of it to ``out``. Returns seconds to a
     complete paint, or None on timeout."""
     app = application()
@@ -105,7 +106,7 @@ def screenshot(slide: Slide, out: Path, size: tuple[int, int] = SCREENSHOT_SIZE,
 
     async def shoot():
         t0 = time.perf_counter()
-        show_slide(window, slide, plane, region, overlay, opacity)
+        show_slide(window, slide, z_um, region, overlay, opacity)
         painted = await until_painted(window, timeout_s)
         elapsed = time.perf_counter() - t0
         app.processEvents()

@@ -26,7 +26,7 @@ from engine.tiles import TileStore
 from .canvas import SlideCanvas
 from .canvas.thumbnail import whole_slide_image
 from .errors import describe, show_error
-from .focus import PlaneControl
+from .focus import FocusControl
 from .jobs import JobIndicator
 from .overlays import OverlayController, OverlayMenu, OverlayPanel, overlay_kind, overlay_kinds
 from .overview import Overview
@@ -35,6 +35,14 @@ from .status import StatusReadouts, describe_slide, format_magnification, format
 
 FILE_FILTER = ("Slides (*.svs *.tif *.tiff *.ndpi *.vms *.vmu *.scn *.mrxs *.svslide *.bif *.dcm "
                "*.ome.tif *.ome.tiff *.png *.jpg *.jpeg);;All files (*)")
+
+
+def refocus_available() -> bool:
+    """True when the refocusing weights ship (resources/weights/refocus.pt): the focus slider is
+    then continuous; otherwise it steps between captured planes."""
+    from engine.resources import REFOCUS_WEIGHTS
+
+    return REFOCUS_WEIGHTS.exists()
 
 
 def open_slide(path):
@@ -64,7 +72,9 @@ class MainWindow(QMainWindow):
 
         self.canvas = SlideCanvas(self.store, self)
         self.setCentralWidget(self.canvas)
-        self.focus = PlaneControl()
+        self.focus = FocusControl()
+        #: Radiance fields of the open slide's blocks, shared by every refocused z (made on first use).
+        self._radiance_cache = None
         bar = QToolBar("Focus", self, objectName="focusToolbar", movable=False)
         bar.addWidget(self.focus)
         self.addToolBar(Qt.ToolBarArea.BottomToolBarArea, bar)
@@ -99,7 +109,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.jobs)
         self._build_menus()
 
-        self.focus.planeChanged.connect(self._plane_changed)
+        self.focus.zChanged.connect(self._focus_changed)
         self.canvas.viewChanged.connect(self._view_changed)
         self.canvas.cursorMoved.connect(self._cursor_moved)
         self.canvas.tileFailed.connect(self._tile_failed)
@@ -129,6 +139,8 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         self._action(view, "Focus &up (next plane)", self.focus.step_up, QKeySequence("PgUp"))
         self._action(view, "Focus &down (previous plane)", self.focus.step_down, QKeySequence("PgDown"))
+        self._action(view, "Fine focus up (+0.1 µm)", self.focus.fine_up, QKeySequence("]"))
+        self._action(view, "Fine focus down (−0.1 µm)", self.focus.fine_down, QKeySequence("["))
         view.addSeparator()
         self.overlay_menu = OverlayMenu(view.addMenu("O&verlay"), self.set_overlay,
                                         lambda: self.overlays.kind.key if self.overlays.kind else None,
@@ -232,7 +244,11 @@ class MainWindow(QMainWindow):
         old, self.slide = self.slide, slide
         self._tile_error_shown = False
         plane = slide.nearest_plane(0.0)  # open at the nominal focus (z = 0 µm), as scanned
-        self.focus.set_planes(slide.planes_um, plane)
+        if self._radiance_cache is not None:
+            self._radiance_cache.clear()
+        self.focus.blockSignals(True)
+        self.focus.set_planes(slide.planes_um, slide.planes_um[plane], continuous=refocus_available())
+        self.focus.blockSignals(False)
         self.info.setText(describe_slide(slide))
         self.canvas.set_slide(slide, plane)
         self.overlays.set_slide(slide, plane)
@@ -250,12 +266,29 @@ class MainWindow(QMainWindow):
         return self.error_dialog
 
     # ------------------------------------------------------------------ reactions
-    def _plane_changed(self, plane: int) -> None:
-        self.canvas.set_plane(plane)  # the overview keeps the plane it was opened at
+    def _focus_changed(self, z_um: float) -> None:
+        """Show the slide at ``z_um``: a captured plane as it is, any other z refocused by the
+        model (the overview keeps the plane it was opened at; overlays follow the nearest plane)."""
+        slide = self.slide
+        if slide is None:
+            return
+        plane = self.focus.plane
+        if self.focus.on_plane:
+            self.canvas.set_plane(plane)
+        else:
+            self.canvas.set_source(self.refocused(z_um))
         self.overlays.set_plane(plane)
 
+    def refocused(self, z_um: float) -> Slide:
+        """The open slide refocused to ``z_um`` (µm), sharing one radiance cache."""
+        from engine.refocus.refocused_slide import RadianceCache, RefocusedSlide
+
+        if self._radiance_cache is None:
+            self._radiance_cache = RadianceCache()
+        return RefocusedSlide(self.slide, z_um, cache=self._radiance_cache)
+
     def _load_overview(self) -> None:
-        slide, plane = self.slide, self.canvas.plane
+        slide, plane = self.slide, self.focus.plane
         if self._overview_task is not None:
             self._overview_task.cancel()
 

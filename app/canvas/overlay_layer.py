@@ -17,8 +17,6 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from engine.slides.base import Slide
-
 from .tile_layer import TileLayer, _Tile
 
 #: Z values of overlay items start above every slide tile (those use 10 + level count − level).
@@ -35,11 +33,6 @@ def white_to_transparent(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def same_geometry(a: Slide, b: Slide) -> bool:
-    """True when ``a`` and ``b`` have the same pyramid (level sizes and downsamples)."""
-    return tuple(a.levels) == tuple(b.levels)
-
-
 class OverlayLayer(TileLayer):
     """The overlay's tile items; ``opacity`` applies to all of them."""
 
@@ -50,17 +43,6 @@ class OverlayLayer(TileLayer):
     @property
     def backdrop_level(self) -> int | None:
         return None
-
-    def switch(self, source: Slide | None, tile_size: int, keep_pixels: bool = False) -> None:
-        """Show ``source`` from now on. With ``keep_pixels`` (the same kind of overlay, e.g. of
-        another focal plane) and the same geometry, the present items stay and their pixels show
-        until the new source's tiles replace them, as a slide's do when the focal plane changes;
-        otherwise the layer starts over (no colours of another kind of overlay linger)."""
-        if not keep_pixels or source is None or self.slide is None or not same_geometry(source, self.slide) \
-                or tile_size != self.tile_size:
-            self.reset(source, tile_size)
-        else:
-            self.slide = source
 
     def set_opacity(self, opacity: float) -> None:
         """Opacity of the whole overlay, 0..1."""

@@ -35,6 +35,11 @@ class _Tile:
 FAILED_GREY = 200
 
 
+def same_geometry(a: Slide, b: Slide) -> bool:
+    """True when ``a`` and ``b`` have the same pyramid (level sizes and downsamples)."""
+    return tuple(a.levels) == tuple(b.levels)
+
+
 class TileLayer:
     """Tile items of ``slide`` in ``viewbox``; tile pixels come from ``store``."""
 
@@ -54,6 +59,18 @@ class TileLayer:
         for key in list(self._tiles):
             self._remove(key)
         self.slide, self.tile_size, self._current = slide, tile_size, []
+
+    def switch(self, source: Slide | None, tile_size: int, keep_pixels: bool = False) -> None:
+        """Show ``source`` from now on. With ``keep_pixels`` and the same geometry (another focal
+        plane or focus of the same slide, another plane's overlay of the same kind) the items of
+        the current level and the backdrop stay and their pixels show until the new source's
+        tiles replace them; otherwise the layer starts over."""
+        if not keep_pixels or source is None or self.slide is None or not same_geometry(source, self.slide) \
+                or tile_size != self.tile_size:
+            self.reset(source, tile_size)
+        else:
+            self.slide = source
+            self._drop(lambda k: k[0] != self.level and k[0] != self.backdrop_level)
 
     @property
     def backdrop_level(self) -> int | None:

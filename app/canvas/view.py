@@ -24,9 +24,9 @@ from PySide6.QtCore import QPointF, QRectF, QTimer, Signal
 from engine.slides.base import Slide
 from engine.tiles import TileRequest, TileStore, level_for_scale, tile_size_for, visible_tiles
 
-from .overlay_layer import OverlayLayer, same_geometry
+from .overlay_layer import OverlayLayer
 from .scalebar import ScaleBar
-from .tile_layer import TileLayer
+from .tile_layer import TileLayer, same_geometry
 
 #: Closest zoom: this many screen px per level-0 px.
 MAX_SCREEN_PX_PER_PX = 16.0
@@ -83,11 +83,33 @@ class SlideCanvas(pg.GraphicsView):
         self.fit()
 
     def set_plane(self, plane: int) -> None:
-        """Show focal plane ``plane`` (an index into ``slide.planes_um``)."""
-        if self.slide is None or plane == self.plane:
+        """Show focal plane ``plane`` (an index into ``slide.planes_um``) of the slide itself."""
+        if self.slide is None:
             return
         if not 0 <= plane < self.slide.plane_count:
             raise ValueError(f"plane {plane} out of range 0..{self.slide.plane_count - 1}")
+        self.set_source(self.slide, plane)
+
+    @property
+    def source(self) -> Slide | None:
+        """What the slide layer draws: the slide itself, or a computed view of it with the same
+        pyramid (the slide refocused to a z between or beyond its planes)."""
+        return self.layer.slide
+
+    def set_source(self, source: Slide, plane: int = 0) -> None:
+        """Draw ``plane`` of ``source`` (the slide or a computed view of it with the same levels).
+        The pixels on screen stay until the new source's tiles arrive, as when stepping planes."""
+        if self.slide is None:
+            raise ValueError("no slide to show a view of")
+        old = self.layer.slide
+        if source is old and plane == self.plane:
+            return
+        if source is not old:
+            if not same_geometry(source, self.slide):
+                raise ValueError(f"{source.uid!r} does not have the slide's pyramid levels")
+            for req in [r for r in self._inflight if r.slide_uid == old.uid]:
+                del self._inflight[req]  # no longer counts for this view (the store cancels it)
+            self.layer.switch(source, self.layer.tile_size, keep_pixels=True)
         self.plane = plane
         self.refresh()
 

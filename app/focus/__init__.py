@@ -1,4 +1,4 @@
-"""Focus controls: the z slider over captured planes."""
-from .plane_control import PlaneControl, format_z
+"""The focus control: a continuous z slider with the captured planes as ticks."""
+from .focus_control import FocusControl, format_z
 
-__all__ = ["PlaneControl", "format_z"]
+__all__ = ["FocusControl", "format_z"]

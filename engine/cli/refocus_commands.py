@@ -271,6 +271,7 @@ def _apply(args) -> int:
     import torch
     from PIL import Image
 
+    from ..refocus.refocused_slide import model_scale
     from ..slides.open import open_slide
 
     model = _weights(args.weights)
@@ -286,7 +287,7 @@ def _apply(args) -> int:
         raise UserError(f"{args.slide}: plane indices must be in 0..{len(slide.planes_um) - 1} (1 to 16 of them)")
     planes = np.stack([slide.read_region(0, x, y, w, h, i) for i in idx])
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    scale = _model_scale(slide)
+    scale = model_scale(slide.mpp)
     x_in = torch.from_numpy(planes).float().permute(0, 3, 1, 2) / 255.0
     if scale != 1.0:   # the model works at 0.25 µm/px: resample there and back
         x_in = torch.nn.functional.interpolate(x_in, scale_factor=scale, mode="bicubic", align_corners=False)
@@ -304,12 +305,3 @@ def _apply(args) -> int:
     print(json.dumps({"out": str(args.out), "planes_um": [slide.planes_um[i] for i in idx], "z_um": args.z,
                       "resampled_x": round(scale, 3)}))
     return 0
-
-
-def _model_scale(slide) -> float:
-    """Factor from the slide's level-0 px to the model's 0.25 µm/px (1 when unknown or close)."""
-    mpp = getattr(slide, "mpp", None)
-    if not mpp or not mpp[0] or not mpp[0] > 0:
-        return 1.0
-    s = float(mpp[0]) / 0.25
-    return 1.0 if abs(s - 1.0) < 0.2 else s

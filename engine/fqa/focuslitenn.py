@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 import torch.nn.functional as F
+from ..resources import WEIGHTS_DIR
 
 KERNEL = 7
 STRIDE = 5
@@ -89,7 +90,7 @@ class FocusLiteNN(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-RESOURCE_DIR = Path(__file__).resolve().parents[2] / "resources" / "weights"
+RESOURCE_DIR = WEIGHTS_DIR
 
 
 def weights_path(kernels: int) -> Path:

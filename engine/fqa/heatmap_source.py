@@ -3,7 +3,7 @@
 A `ScoreGridSlide` is a `Slide` with the base slide's geometry (levels, µm per pixel) whose
 pixels are a colourised grid of values (one per heatmap cell, `HeatmapGeometry`). Values are
 computed lazily, one block of ``block_patches``² cells at a time, when a tile needs them, and kept
-in a bounded cache (`BlockCache`; a block being computed by one thread is waited for, not
+in a bounded cache (`engine.tiles.compute_cache.ComputeOnceCache`; a block being computed by one thread is waited for, not
 recomputed, by the others). `HeatmapSlide` is the focus heatmap of one focal plane (FocusLiteNN
 or a classical metric; higher = blurrier); `engine.fqa.depth_map.DepthMapSlide` the best-focus
 depth map.
@@ -24,10 +24,7 @@ import abc
 import hashlib
 import math
 import threading
-from collections import OrderedDict
-from concurrent.futures import Future
 from pathlib import Path
-from typing import Callable, Hashable
 
 import numpy as np
 
@@ -37,66 +34,11 @@ from .focuslitenn import FocusLiteNN, load_model
 from .heatmap import (GRID_STRIDE, PATCH, Block, HeatmapGeometry, TileScorer, block, focuslitenn_scorer,
                       heatmap_geometry, metric_scorer, score_block)
 from .metrics import METRICS
+from ..tiles.compute_cache import ComputeOnceCache
 
 #: Default bound of a source's block cache (an 8×8 block of float32 is 256 bytes, so this holds
 #: the whole heatmap of any slide of up to ~10⁵ × 10⁵ px at stride 128 many times over).
 DEFAULT_CACHE_BYTES = 32 << 20
-
-
-class BlockCache:
-    """Thread-safe LRU of float arrays bounded in bytes, computing each missing key once.
-
-    ``get(key, compute)`` returns the cached array, or waits for a computation of ``key``
-    already under way in another thread, or computes it here. ``computed`` counts computations."""
-
-    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES):
-        self.max_bytes = int(max_bytes)
-        self._entries: OrderedDict[Hashable, np.ndarray] = OrderedDict()
-        self._running: dict[Hashable, Future] = {}
-        self._nbytes = 0
-        self._lock = threading.Lock()
-        self.computed = 0
-
-    @property
-    def nbytes(self) -> int:
-        return self._nbytes
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, key: Hashable, compute: Callable[[], np.ndarray]) -> np.ndarray:
-        with self._lock:
-            value = self._entries.get(key)
-            if value is not None:
-                self._entries.move_to_end(key)
-                return value
-            running = self._running.get(key)
-            if running is None:
-                running = self._running[key] = Future()
-                mine = True
-            else:
-                mine = False
-        if not mine:
-            return running.result()
-        try:
-            value = np.asarray(compute())
-            value.setflags(write=False)
-        except BaseException as exc:
-            with self._lock:
-                del self._running[key]
-            running.set_exception(exc)
-            raise
-        with self._lock:
-            del self._running[key]
-            self.computed += 1
-            if value.nbytes <= self.max_bytes:
-                while self._entries and self._nbytes + value.nbytes > self.max_bytes:
-                    _, old = self._entries.popitem(last=False)
-                    self._nbytes -= old.nbytes
-                self._entries[key] = value
-                self._nbytes += value.nbytes
-        running.set_result(value)
-        return value
 
 
 def cell_indices(coords_level0: np.ndarray, geom: HeatmapGeometry, axis: int) -> np.ndarray:
@@ -128,7 +70,7 @@ class ScoreGridSlide(Slide):
         self.geometry = geometry
         self.identity = identity
         self.block_patches = int(block_patches)
-        self.cache = BlockCache(cache_bytes)
+        self.cache = ComputeOnceCache(cache_bytes)
         self.path = base.path
         self.levels = base.levels
         self.mpp = base.mpp

@@ -23,7 +23,8 @@ import numpy as np
 
 from ..colormaps import robust_range
 from ..fqa.heatmap import Block, score_block
-from ..fqa.heatmap_source import DEFAULT_CACHE_BYTES, BlockCache, ScoreGridSlide
+from ..fqa.heatmap_source import DEFAULT_CACHE_BYTES, ScoreGridSlide
+from ..tiles.compute_cache import ComputeOnceCache
 from ..slides.base import Slide
 from .slide_fit import SlideFusion
 
@@ -63,7 +64,7 @@ class FusedBlocks:
         if plane != fusion.plane and not fusion.scorers:
             raise ValueError("this fit keeps no model scorers: only its own plane can be shown")
         self.base, self.fusion, self.plane = base, fusion, int(plane)
-        self.cache = BlockCache(cache_bytes)
+        self.cache = ComputeOnceCache(cache_bytes)
 
     def values(self, b: Block) -> np.ndarray:
         return self.cache.get((b.r0, b.c0, b.r1, b.c1), lambda: self._compute(b))

@@ -10,10 +10,11 @@ from pathlib import Path
 import torch
 
 from .model import RefocusNet
+from ..resources import REFOCUS_WEIGHTS
 
 __all__ = ["SHIPPED", "save_weights", "load_model", "shipped_weights", "save_atomic", "load_blob"]
 
-SHIPPED = Path(__file__).resolve().parents[2] / "resources" / "weights" / "refocus.pt"
+SHIPPED = REFOCUS_WEIGHTS
 
 
 def save_atomic(blob: dict, path: Path) -> None:

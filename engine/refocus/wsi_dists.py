@@ -28,11 +28,12 @@ from torch import nn
 import torch.nn.functional as F
 
 from .weights import load_blob, save_atomic
+from ..resources import WEIGHTS_DIR
 
 __all__ = ["SlideFeatures", "WSIDists", "SHIPPED_DISTS", "shipped_dists", "load_dists", "save_dists",
            "STAGE_WIDTHS"]
 
-SHIPPED_DISTS = Path(__file__).resolve().parents[2] / "resources" / "weights" / "wsi-dists.pt"
+SHIPPED_DISTS = WEIGHTS_DIR / "wsi-dists.pt"
 STAGE_WIDTHS = (16, 32, 64, 96)
 _C1 = 1e-6
 _C2 = 1e-6

@@ -32,7 +32,7 @@ def test_an_ome_tiff_zstack_opens_and_each_plane_shows_the_files_pixels(window, 
     slide = open_in(window, qtbot, path)
     assert window.slide is slide and slide.planes_um == (-1.0, 0.0, 1.0)
     # It opens at the nominal focus, z = 0 µm (the middle plane), not at the lowest plane.
-    assert window.focus.slider.maximum() == 2 and window.focus.plane == 1
+    assert len(window.focus.slider.tick_values) == 3 and window.focus.plane == 1 and window.focus.on_plane
     assert "z = 0 µm" in window.focus.label.text()
     canvas = window.canvas
     canvas.set_view_rect(300, 200, 800, 500)

@@ -1,0 +1,216 @@
+"""`RefocusedSlide`: another slide seen at any focus z (µm), between, beyond or without its
+captured planes, computed by the virtual refocusing model. A computed source like any other
+(`engine.slides.base.Slide`): the tile store, the viewer and the exports read it as a slide.
+
+Geometry is the base slide's (levels, µm per px, tile size); it has one plane, at ``z_um``.
+
+How a region is made:
+
+* **z on a captured plane** (within ``ON_PLANE_UM``): that plane's own pixels, at every level.
+* **Level 0**: the slide is cut into blocks of ``BLOCK`` model px (0.25 µm each: 128 µm) on a
+  fixed grid. Each block is encoded once, with a ``HALO`` model px margin of context on every
+  side (the encoder's receptive field reaches past the block; without the margin block seams
+  would show), into a `Radiance` that the shared `RadianceCache` keeps (bounded in bytes, each
+  block encoded once even when several tile reads ask for it at the same time). A focus change
+  then only runs the decoder on the cached field and crops the margin. The encoder takes every
+  captured plane (at most the 16 nearest the middle of the stack), each at its nominal z.
+* **Coarser levels** (downsample ≥ 2, ≥ 0.5 µm per px at 40×): the linear blend of the two
+  captured planes nearest z, read at that level. There a defocus blur of 1–2 µm spans a pixel
+  or less, and a coarse view must stay interactive while the fine tiles are computed.
+
+The model works at 0.25 µm/px; a slide of another resolution is resampled there and back for
+each block (`model_scale`), and its blocks span the same 128 µm (``block_px`` level-0 px), so a
+field costs the same memory at any scan resolution. Thread-safe: reads may run on several tile-store workers at once.
+"""
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..slides.base import Slide
+from ..tiles.compute_cache import ComputeOnceCache
+from .baselines import blend, linear_weights
+from .model import MAX_PLANES, RefocusNet
+from .radiance import Radiance
+
+__all__ = ["RefocusedSlide", "RadianceCache", "model_scale", "shipped_model", "BLOCK", "HALO"]
+
+#: Block edge of the radiance grid and the context margin encoded around a block, in model px
+#: (0.25 µm; level-0 px of a 40× scan).
+BLOCK = 512
+HALO = 32
+#: A z within this distance (µm) of a captured plane shows that plane's own pixels.
+ON_PLANE_UM = 1e-3
+#: The model's pixel pitch (µm).
+MODEL_MPP = 0.25
+#: Default memory for radiance fields: about 18 blocks of 576² px kept in float16.
+DEFAULT_RADIANCE_BYTES = 1 << 30
+
+
+def model_scale(mpp: tuple[float, float] | None) -> float:
+    """Factor from a slide's level-0 px to the model's 0.25 µm/px (1 when the slide does not say
+    or is within 20 % of it)."""
+    if not mpp or not mpp[0] or not mpp[0] > 0:
+        return 1.0
+    s = float(mpp[0]) / MODEL_MPP
+    return 1.0 if abs(s - 1.0) < 0.2 else s
+
+
+@lru_cache(maxsize=1)
+def shipped_model() -> RefocusNet:
+    """The shipped refocusing model (resources/weights/refocus.pt), loaded once per process."""
+    from .weights import load_model, shipped_weights
+
+    path = shipped_weights()
+    if path is None:
+        raise FileNotFoundError("no refocusing weights shipped in resources/weights/refocus.pt")
+    return load_model(path)[0]
+
+
+class RadianceCache(ComputeOnceCache):
+    """Radiance fields of slide blocks, bounded in bytes (`Radiance.nbytes`), stored in ``dtype``
+    (float16 by default: half the memory; the decoder computes in float32)."""
+
+    def __init__(self, max_bytes: int = DEFAULT_RADIANCE_BYTES, dtype: torch.dtype = torch.float16):
+        super().__init__(max_bytes, size_of=lambda r: r.nbytes)
+        self.dtype = dtype
+
+
+_default_cache: RadianceCache | None = None
+_default_lock = threading.Lock()
+
+
+def default_cache() -> RadianceCache:
+    """The process-wide radiance cache that `RefocusedSlide` uses unless given one."""
+    global _default_cache
+    with _default_lock:
+        if _default_cache is None:
+            _default_cache = RadianceCache()
+        return _default_cache
+
+
+def encode_planes(planes: list[int], count: int, centre_um: float, planes_um: tuple[float, ...]) -> list[int]:
+    """Indices of the planes the encoder takes: all of them, or the ``count`` nearest
+    ``centre_um``, in ascending z."""
+    if len(planes) <= count:
+        return list(planes)
+    nearest = sorted(planes, key=lambda i: (abs(planes_um[i] - centre_um), i))[:count]
+    return sorted(nearest)
+
+
+class RefocusedSlide(Slide):
+    """``base`` seen at focus ``z_um`` (µm, the base's z frame); see the module docstring."""
+
+    format = "refocused"
+
+    def __init__(self, base: Slide, z_um: float, model: RefocusNet | None = None,
+                 cache: RadianceCache | None = None, weights_tag: str = "shipped"):
+        z = float(z_um)
+        if not np.isfinite(z):
+            raise ValueError(f"focus must be a finite number of µm, got {z_um!r}")
+        self.base = base
+        self.z_um = z
+        self.model = model
+        self.cache = cache if cache is not None else default_cache()
+        self.weights_tag = weights_tag
+        self.path = base.path
+        self.levels = base.levels
+        self.mpp = base.mpp
+        self.planes_um = (z,)
+        self.properties = {"refocus.z_um": f"{z:g}", "refocus.base_planes_um": ",".join(f"{p:g}" for p in base.planes_um)}
+        self.tile_size = base.tile_size
+        all_planes = list(range(base.plane_count))
+        centre = (min(base.planes_um) + max(base.planes_um)) / 2
+        self.encoded_planes = encode_planes(all_planes, MAX_PLANES, centre, base.planes_um)
+        scale = model_scale(base.mpp)
+        #: Block edge and margin in level-0 px of this slide.
+        self.block_px = max(64, int(round(BLOCK / scale)))
+        self.halo_px = max(8, int(round(HALO / scale)))
+        self.captured_plane = next((i for i, p in enumerate(base.planes_um) if abs(p - z) <= ON_PLANE_UM), None)
+
+    @property
+    def uid(self) -> str:
+        return f"{self.base.uid}|refocus|z={self.z_um:+.4f}|weights={self.weights_tag}"
+
+    def _model(self) -> RefocusNet:
+        return self.model if self.model is not None else shipped_model()
+
+    # ------------------------------------------------------------------ pixels
+    def _read(self, level: int, lx: int, ly: int, w: int, h: int, plane: int) -> np.ndarray:
+        if self.captured_plane is not None:
+            return self.base.read_region(level, self._x0(level, lx), self._x0(level, ly), w, h, self.captured_plane)
+        if level > 0:
+            return self._blend(level, lx, ly, w, h)
+        out = np.empty((h, w, 3), np.uint8)
+        B = self.block_px
+        for by in range(ly // B, (ly + h - 1) // B + 1):
+            for bx in range(lx // B, (lx + w - 1) // B + 1):
+                x0, y0 = bx * B, by * B
+                xs, ys = max(lx, x0), max(ly, y0)
+                xe, ye = min(lx + w, x0 + B), min(ly + h, y0 + B)
+                img = self.block(bx, by)
+                out[ys - ly:ye - ly, xs - lx:xe - lx] = img[ys - y0:ye - y0, xs - x0:xe - x0]
+        return out
+
+    def _x0(self, level: int, l: int) -> int:
+        """A level coordinate as the level-0 coordinate `read_region` takes."""
+        return int(round(l * self.levels[level].downsample))
+
+    def _blend(self, level: int, lx: int, ly: int, w: int, h: int) -> np.ndarray:
+        """Linear blend of the two captured planes nearest z (the nearest alone beyond them)."""
+        focus = torch.tensor([self.base.planes_um], dtype=torch.float32)[..., None, None]
+        wts = linear_weights(focus, torch.tensor([self.z_um]))[0, :, 0, 0]
+        used = [i for i in range(self.base.plane_count) if float(wts[i]) > 1e-6]
+        x, y = self._x0(level, lx), self._x0(level, ly)
+        acc = np.zeros((h, w, 3), np.float32)
+        for i in used:
+            acc += float(wts[i]) * self.base.read_region(level, x, y, w, h, i).astype(np.float32)
+        return np.clip(acc + 0.5, 0, 255).astype(np.uint8)
+
+    def block(self, bx: int, by: int) -> np.ndarray:
+        """Block (bx, by) of the level-0 grid at z: uint8 (block_px, block_px, 3) (clipped at
+        the slide's right and bottom edges)."""
+        W, H, B, M = *self.dimensions, self.block_px, self.halo_px
+        bw, bh = min(B, W - bx * B), min(B, H - by * B)
+        rad = self.radiance(bx, by)
+        model = self._model()
+        with torch.no_grad():
+            out = model.decode(rad, torch.tensor([self.z_um]))
+        s = model_scale(self.mpp)
+        if s != 1.0:
+            out = F.interpolate(out, size=(bh + 2 * M, bw + 2 * M), mode="bicubic", align_corners=False)
+        img = (out[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
+        return img[M:M + bh, M:M + bw]
+
+    def radiance(self, bx: int, by: int) -> Radiance:
+        """The cached radiance field of block (bx, by) (its margin included); encoded on a miss."""
+        key = (self.base.uid, self.weights_tag, tuple(self.encoded_planes), bx, by)
+        return self.cache.get(key, lambda: self._encode(bx, by))
+
+    def _encode(self, bx: int, by: int) -> Radiance:
+        W, H, B, M = *self.dimensions, self.block_px, self.halo_px
+        bw, bh = min(B, W - bx * B), min(B, H - by * B)
+        x, y = bx * B - M, by * B - M
+        planes = np.stack([self.base.read_region(0, x, y, bw + 2 * M, bh + 2 * M, i)
+                           for i in self.encoded_planes])
+        stack = torch.from_numpy(planes).permute(0, 3, 1, 2).float().div_(255.0)
+        s = model_scale(self.mpp)
+        if s != 1.0:
+            stack = F.interpolate(stack, scale_factor=s, mode="bicubic", align_corners=False).clamp_(0, 1)
+        focus = torch.tensor([[self.base.planes_um[i] for i in self.encoded_planes]], dtype=torch.float32)
+        with torch.no_grad():
+            rad = self._model().encode(stack[None], focus)
+        return rad.to(self.cache.dtype)
+
+    def info(self) -> dict:
+        d = super().info()
+        d["base_planes_um"] = [float(z) for z in self.base.planes_um]
+        return d
+
+    def close(self) -> None:
+        """The base slide belongs to its opener; nothing to release here."""

@@ -1,0 +1,113 @@
+"""A slide seen at any focus by the shipped refocusing model, as a computed slide source: exact
+captured pixels on a captured plane, the model's own output tile for tile (no seams from the
+block grid), closer to the phantom's ground truth than blending planes, each block encoded once
+and only decoded again when the focus moves, and readable through the tile store."""
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from engine.phantom import PhantomSlide
+from engine.refocus.baselines import linear_weights
+from engine.refocus.image_metrics import as_tensor, ssim
+from engine.refocus.refocused_slide import BLOCK, HALO, RadianceCache, RefocusedSlide, shipped_model
+from engine.slides.array import ArraySlide
+from engine.tiles import TileStore
+
+SIZE = (700, 600)  # 2 × 2 blocks of the 512-px grid, the right and bottom ones partial
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return PhantomSlide(seed=5, size=(2048, 2048), planes=3)
+
+
+@pytest.fixture(scope="module")
+def base(phantom):
+    """The phantom's three captured planes (−1, 0, +1 µm) of a 700 × 600 px region."""
+    planes = [phantom.read_region(0, 0, 0, *SIZE, i) for i in range(3)]
+    return ArraySlide(planes, planes_um=list(phantom.planes_um), mpp=(0.25, 0.25))
+
+
+@pytest.fixture(scope="module")
+def cache():
+    return RadianceCache(dtype=torch.float32)
+
+
+def test_on_a_captured_plane_it_shows_that_planes_pixels_at_every_level(base, cache):
+    rs = RefocusedSlide(base, 1.0, cache=cache)
+    for level in range(base.level_count):
+        lv = base.levels[level]
+        np.testing.assert_array_equal(rs.read_region(level, 0, 0, lv.width, lv.height),
+                                      base.read_region(level, 0, 0, lv.width, lv.height, 2))
+    assert cache.computed == 0 and rs.planes_um == (1.0,) and rs.levels == base.levels
+
+
+def test_level_0_is_the_models_output_block_by_block_with_its_margin(base, cache):
+    rs = RefocusedSlide(base, 0.5, cache=cache)
+    got = rs.read_region(0, 0, 0, *SIZE)
+    # Block (1, 0) by hand: the model on the block plus its margin, margin cropped.
+    x0, bw, bh = BLOCK, SIZE[0] - BLOCK, BLOCK
+    planes = np.stack([base.read_region(0, x0 - HALO, -HALO, bw + 2 * HALO, bh + 2 * HALO, i) for i in range(3)])
+    want = shipped_model().refocus_arrays(planes, np.array(base.planes_um, np.float32), 0.5)
+    np.testing.assert_allclose(got[:bh, x0:].astype(int), want[HALO:HALO + bh, HALO:HALO + bw].astype(int), atol=1)
+    assert cache.computed == 4  # every block of the region encoded once
+
+
+def test_no_seam_at_block_edges_and_closer_to_the_truth_than_blending(phantom, base, cache):
+    z = 0.5
+    got = RefocusedSlide(base, z, cache=cache).read_region(0, 0, 0, *SIZE)
+    truth = phantom.truth(0, 0, 0, *SIZE, z)
+    planes = torch.stack([as_tensor(base.read_region(0, 0, 0, *SIZE, i))[0] for i in range(3)])[None]
+    w = linear_weights(torch.tensor([base.planes_um])[..., None, None], torch.tensor([z]))
+    blend = (planes * w[:, :, None]).sum(1)
+    s_model, s_blend = float(ssim(as_tensor(got), as_tensor(truth))), float(ssim(blend, as_tensor(truth)))
+    assert s_model > s_blend, (s_model, s_blend)
+    err = np.abs(got.astype(float) - truth.astype(float)).mean(-1)
+    seam = err[:, BLOCK - 2:BLOCK + 2].mean()  # columns on both sides of the block edge
+    assert seam < 1.5 * err.mean() + 1, (seam, err.mean())
+
+
+def test_a_focus_change_only_decodes_and_a_block_is_encoded_once_for_many_readers(base):
+    cache = RadianceCache()
+    out = {}
+
+    def read(z):
+        out[z] = RefocusedSlide(base, z, cache=cache).read_region(0, 0, 0, 256, 256)
+
+    threads = [threading.Thread(target=read, args=(z,)) for z in (-0.5, 0.25, 2.0)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert cache.computed == 1 and len(cache) == 1  # one block, three foci, one encoding
+    assert not np.array_equal(out[-0.5], out[2.0])
+    read(-1.75)  # beyond the planes: only the decoder runs
+    assert cache.computed == 1 and out[-1.75].shape == (256, 256, 3)
+    assert cache.nbytes < 100 << 20  # float16 by default
+
+
+def test_coarse_levels_blend_the_two_nearest_planes(base, cache):
+    rs = RefocusedSlide(base, 0.25, cache=cache)
+    lv = base.levels[1]
+    got = rs.read_region(1, 0, 0, lv.width, lv.height).astype(float)
+    a, b = (base.read_region(1, 0, 0, lv.width, lv.height, i).astype(float) for i in (1, 2))
+    np.testing.assert_allclose(got, 0.75 * a + 0.25 * b, atol=0.51)
+
+
+def test_the_tile_store_serves_it_like_any_slide(base, cache):
+    rs = RefocusedSlide(base, -0.5, cache=cache)
+    store = TileStore(workers=2)
+    try:
+        req = store.request(rs, 0, 1, 0, tile_size=256)
+        tile = store.fetch(req).result(timeout=120)
+    finally:
+        store.close()
+    np.testing.assert_array_equal(tile, rs.read_region(0, 256, 0, 256, 256))
+    assert "refocus" in rs.uid and rs.uid != RefocusedSlide(base, -0.25, cache=cache).uid
+
+
+def test_a_non_finite_focus_is_refused(base):
+    with pytest.raises(ValueError, match="finite"):
+        RefocusedSlide(base, float("nan"))
