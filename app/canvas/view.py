@@ -19,6 +19,7 @@ from concurrent.futures import Future
 
 import numpy as np
 import pyqtgraph as pg
+import shiboken6
 from PySide6.QtCore import QPointF, QRectF, QTimer, Signal
 
 from engine.slides.base import Slide
@@ -269,7 +270,8 @@ class SlideCanvas(pg.GraphicsView):
                     self.settled.emit()
             return
         finally:
-            if self._inflight.get(req) is fut:
+            # The window may be gone (its loop closing the task): then nothing is left to tell.
+            if self._inflight.get(req) is fut and shiboken6.isValid(self):
                 del self._inflight[req]
                 self.loading.emit(len(self._inflight))
         layer = self._layer_for(req.slide_uid)
