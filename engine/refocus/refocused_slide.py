@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 from functools import lru_cache
-from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from ..slides.base import Slide
 from ..tiles.compute_cache import ComputeOnceCache
+from ..tiles.request import TileRequest
 from .baselines import blend, linear_weights
 from .model import MAX_PLANES, RefocusNet
 from .radiance import Radiance
@@ -161,16 +162,35 @@ class RefocusedSlide(Slide):
         """A level coordinate as the level-0 coordinate `read_region` takes."""
         return int(round(l * self.levels[level].downsample))
 
-    def _blend(self, level: int, lx: int, ly: int, w: int, h: int) -> np.ndarray:
-        """Linear blend of the two captured planes nearest z (the nearest alone beyond them)."""
+    def _plane_weights(self) -> list[tuple[int, float]]:
+        """(captured plane, weight) of the linear blend at z: the two planes around z (the
+        nearest alone beyond them)."""
         focus = torch.tensor([self.base.planes_um], dtype=torch.float32)[..., None, None]
-        wts = linear_weights(focus, torch.tensor([self.z_um]))[0, :, 0, 0]
-        used = [i for i in range(self.base.plane_count) if float(wts[i]) > 1e-6]
-        x, y = self._x0(level, lx), self._x0(level, ly)
-        acc = np.zeros((h, w, 3), np.float32)
-        for i in used:
-            acc += float(wts[i]) * self.base.read_region(level, x, y, w, h, i).astype(np.float32)
+        wts = linear_weights(focus, torch.tensor([self.z_um]))[0, :, 0, 0].tolist()
+        return [(i, w) for i, w in enumerate(wts) if w > 1e-6]
+
+    @staticmethod
+    def _mix(parts: list[tuple[float, np.ndarray]]) -> np.ndarray:
+        acc = sum(w * img.astype(np.float32) for w, img in parts)
         return np.clip(acc + 0.5, 0, 255).astype(np.uint8)
+
+    def _blend(self, level: int, lx: int, ly: int, w: int, h: int) -> np.ndarray:
+        """Linear blend of the two captured planes nearest z, read at ``level``."""
+        x, y = self._x0(level, lx), self._x0(level, ly)
+        return self._mix([(wt, self.base.read_region(level, x, y, w, h, i)) for i, wt in self._plane_weights()])
+
+    def stand_in(self, cached: Callable[[TileRequest], np.ndarray | None], request: TileRequest) -> np.ndarray | None:
+        """Pixels to show at once while the tile ``request`` is computed: the blend of the base
+        slide's *cached* tiles of the planes around z (``cached`` looks a tile up without
+        reading; when only one of the two is cached, that one alone), or None when neither is.
+        The tile store calls it."""
+        parts = []
+        for i, wt in self._plane_weights():
+            tile = cached(TileRequest(self.base.uid, request.level, request.col, request.row, i, request.tile_size))
+            if tile is not None:
+                parts.append((wt, tile))
+        total = sum(wt for wt, _ in parts)
+        return self._mix([(wt / total, t) for wt, t in parts]) if parts else None
 
     def block(self, bx: int, by: int) -> np.ndarray:
         """Block (bx, by) of the level-0 grid at z: uint8 (block_px, block_px, 3) (clipped at

@@ -96,12 +96,18 @@ class TileStore:
 
     def best_available(self, request: TileRequest) -> np.ndarray | None:
         """The best pixels for ``request`` available now, without reading: the exact tile if
-        cached, else the finest coarser cached region upsampled to the tile's shape, else None."""
+        cached, else the finest coarser cached region upsampled to the tile's shape, else what a
+        computed slide makes at once from cached tiles of its source (its ``stand_in(cached,
+        request)``, e.g. a refocused view's blend of the cached planes around its z), else None."""
         exact = self.cache.get(request)
         if exact is not None:
             return exact
-        found = coarser_stand_in(self.slide_for(request), request, self.cache.peek)
-        return None if found is None else found[0]
+        slide = self.slide_for(request)
+        found = coarser_stand_in(slide, request, self.cache.peek)
+        if found is not None:
+            return found[0]
+        quick = getattr(slide, "stand_in", None)
+        return None if quick is None else quick(self.cache.peek, request)
 
     def fetch(self, request: TileRequest, generation: int | None = PINNED) -> Future:
         """A future of the tile's (h, w, 3) uint8 pixels. Cached tiles come back completed;

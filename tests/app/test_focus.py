@@ -68,9 +68,16 @@ def test_between_and_beyond_planes_the_view_is_refocused_and_only_decoded_again(
     canvas.set_view_rect(100, 100, 300, 200)  # inside one 512-px block
     qtbot.waitUntil(canvas.is_settled, timeout=60000)
     assert canvas.level == 0 and canvas.source is stack
+    window.focus.set_z(0.25)
+    source = canvas.source
+    assert isinstance(source, RefocusedSlide) and source.z_um == 0.25 and source.base is stack
+    # At once, before the model's tiles arrive: the cached plane at 0 µm stands in (plane +1 µm
+    # was never shown, so it is not cached and the blend falls back to the one plane it has).
+    for req, pixels, exact in canvas.visible_tiles().values():
+        assert not exact and req.slide_uid == source.uid
+        np.testing.assert_array_equal(pixels, slide_pixels(stack, req.with_plane(1)))
     window.focus.set_z(0.5)
     source = canvas.source
-    assert isinstance(source, RefocusedSlide) and source.z_um == 0.5 and source.base is stack
     qtbot.waitUntil(canvas.is_settled, timeout=120000)
     shown = canvas.visible_tiles()
     assert shown

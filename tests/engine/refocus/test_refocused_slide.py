@@ -108,6 +108,24 @@ def test_the_tile_store_serves_it_like_any_slide(base, cache):
     assert "refocus" in rs.uid and rs.uid != RefocusedSlide(base, -0.25, cache=cache).uid
 
 
+def test_its_stand_in_blends_the_cached_tiles_of_the_planes_around_z(base, cache):
+    rs = RefocusedSlide(base, 0.25, cache=cache)
+    store = TileStore(workers=1)
+    try:
+        req = store.request(rs, 0, 1, 1, tile_size=256)
+        assert store.best_available(req) is None  # nothing cached yet
+        encoded = cache.computed
+        planes = {}
+        for i in (1, 2):
+            planes[i] = store.fetch(store.request(base, 0, 1, 1, i, tile_size=256)).result(timeout=30)
+        quick = store.best_available(req)
+        want = 0.75 * planes[1].astype(float) + 0.25 * planes[2].astype(float)
+        np.testing.assert_allclose(quick.astype(float), want, atol=0.51)
+        assert cache.computed == encoded  # made from cached tiles: no block was encoded for it
+    finally:
+        store.close()
+
+
 def test_a_non_finite_focus_is_refused(base):
     with pytest.raises(ValueError, match="finite"):
         RefocusedSlide(base, float("nan"))
