@@ -2,7 +2,7 @@
 focal stacks (exact labels |z − z*| in µm, which the fit never sees)."""
 import numpy as np
 import pytest
-from scipy.stats import rankdata
+import torch
 
 from engine.evaluation import srcc
 from engine.fusion import FusionConfig, fit_fusion, rrf
@@ -104,11 +104,20 @@ def test_scores_fusion_cannot_use_are_refused(data):
         FusionConfig("XF-ms")
 
 
-def test_uncertainty_ranks_patches_by_how_much_the_models_disagree(data, fitted):
-    """Patches the models disagree on (spread of their score ranks) are less certain."""
-    ranks = np.stack([rankdata(c) for c in data.scores.T], 1) / len(data.labels)
-    spread = ranks.std(1)
-    assert srcc(fitted.uncertainty, spread) > 0.3
+def test_uncertainty_is_the_posterior_sd_of_z_under_the_fitted_model(data, fitted):
+    """1 / √(Σ_j f_j'(z)² / Var n_j(z)): recomputed here from the fitted curves and noise by
+    finite differences of f and the skew-normal variance ω̃²(1 − 2δ²/π)."""
+    obs = fitted.observation
+    z = torch.as_tensor(fitted.fused, dtype=torch.float32)
+    h = 1e-3
+    with torch.no_grad():
+        slope = (obs.f(z + h) - obs.f(z - h)) / (2 * h)
+        scale, shape = obs.noise(z, fitted.floor)
+        delta = shape / torch.sqrt(1 + shape ** 2)
+        var = scale ** 2 * (1 - 2 * delta ** 2 / np.pi)
+        want = (1 / torch.sqrt((slope ** 2 / var).sum(-1))).numpy()
+    np.testing.assert_allclose(fitted.uncertainty, want, rtol=2e-3)
+    assert (fitted.uncertainty > 0).all() and fitted.uncertainty.std() > 0
 
 
 @pytest.mark.parametrize("variant", ["SF-ms", "RF-ms"])
