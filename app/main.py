@@ -112,6 +112,8 @@ def screenshot(slide: Slide, out: Path, size: tuple[int, int] = SCREENSHOT_SIZE,
         app.processEvents()
         if not window.grab().save(str(out), "PNG"):
             raise OSError(f"{out}: cannot write the PNG")
+        window.canvas.stop()
+        await asyncio.sleep(0)  # let the cancelled tile tasks finish before the loop closes
         return elapsed if painted else None
 
     try:

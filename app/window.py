@@ -343,6 +343,7 @@ class MainWindow(QMainWindow):
             self.open_path(files[0])
 
     def closeEvent(self, e):  # noqa: N802
+        self.canvas.stop()
         self.jobs.cancel()
         self.overlays.close()
         self.executor.shutdown(wait=False, cancel_futures=True)

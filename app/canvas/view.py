@@ -250,6 +250,13 @@ class SlideCanvas(pg.GraphicsView):
         if self.is_settled():
             self.settled.emit()
 
+    def stop(self) -> None:
+        """Give up every tile still awaited (the window is closing): queued reads are cancelled
+        and no result will be applied."""
+        self.store.cancel_superseded(self.store.next_generation())
+        for task in list(self._tasks):
+            task.cancel()
+
     def _await_tile(self, req: TileRequest, fut: Future) -> None:
         task = asyncio.get_running_loop().create_task(self._receive(req, fut))
         self._tasks.add(task)
