@@ -95,12 +95,11 @@ def default_cache() -> RadianceCache:
         return _default_cache
 
 
-def encode_planes(planes: list[int], count: int, centre_um: float, planes_um: tuple[float, ...]) -> list[int]:
-    """Indices of the planes the encoder takes: all of them, or the ``count`` nearest
-    ``centre_um``, in ascending z."""
-    if len(planes) <= count:
-        return list(planes)
-    nearest = sorted(planes, key=lambda i: (abs(planes_um[i] - centre_um), i))[:count]
+def encode_planes(planes_um: tuple[float, ...], count: int = MAX_PLANES) -> list[int]:
+    """Indices of the planes the encoder takes: all of them, or the ``count`` nearest the middle
+    of the stack, in ascending z."""
+    centre = (min(planes_um) + max(planes_um)) / 2
+    nearest = sorted(range(len(planes_um)), key=lambda i: (abs(planes_um[i] - centre), i))[:count]
     return sorted(nearest)
 
 
@@ -110,7 +109,7 @@ class RefocusedSlide(Slide):
     format = "refocused"
 
     def __init__(self, base: Slide, z_um: float, model: RefocusNet | None = None,
-                 cache: RadianceCache | None = None, weights_tag: str = "shipped"):
+                 cache: RadianceCache | None = None):
         z = float(z_um)
         if not np.isfinite(z):
             raise ValueError(f"focus must be a finite number of µm, got {z_um!r}")
@@ -118,16 +117,20 @@ class RefocusedSlide(Slide):
         self.z_um = z
         self.model = model
         self.cache = cache if cache is not None else default_cache()
-        self.weights_tag = weights_tag
+        #: Names the weights in the cache keys and the uid: fields of two models never mix.
+        self.weights_tag = "shipped" if model is None else f"model-{id(model):x}"
         self.path = base.path
         self.levels = base.levels
         self.mpp = base.mpp
         self.planes_um = (z,)
         self.properties = {"refocus.z_um": f"{z:g}", "refocus.base_planes_um": ",".join(f"{p:g}" for p in base.planes_um)}
         self.tile_size = base.tile_size
-        all_planes = list(range(base.plane_count))
-        centre = (min(base.planes_um) + max(base.planes_um)) / 2
-        self.encoded_planes = encode_planes(all_planes, MAX_PLANES, centre, base.planes_um)
+        self.encoded_planes = encode_planes(base.planes_um)
+        #: (captured plane, weight) of the linear blend at z: the two planes around z (the
+        #: nearest alone beyond them), for coarse levels and stand-ins.
+        focus = torch.tensor([base.planes_um], dtype=torch.float32)[..., None, None]
+        wts = linear_weights(focus, torch.tensor([z]))[0, :, 0, 0].tolist()
+        self.blend_weights = [(i, w) for i, w in enumerate(wts) if w > 1e-6]
         scale = model_scale(base.mpp)
         #: Block edge and margin in level-0 px of this slide.
         self.block_px = max(64, int(round(BLOCK / scale)))
@@ -144,7 +147,7 @@ class RefocusedSlide(Slide):
     # ------------------------------------------------------------------ pixels
     def _read(self, level: int, lx: int, ly: int, w: int, h: int, plane: int) -> np.ndarray:
         if self.captured_plane is not None:
-            return self.base.read_region(level, self._x0(level, lx), self._x0(level, ly), w, h, self.captured_plane)
+            return self.base.read_region(level, self._level0(level, lx), self._level0(level, ly), w, h, self.captured_plane)
         if level > 0:
             return self._blend(level, lx, ly, w, h)
         out = np.empty((h, w, 3), np.uint8)
@@ -158,16 +161,9 @@ class RefocusedSlide(Slide):
                 out[ys - ly:ye - ly, xs - lx:xe - lx] = img[ys - y0:ye - y0, xs - x0:xe - x0]
         return out
 
-    def _x0(self, level: int, l: int) -> int:
+    def _level0(self, level: int, l: int) -> int:
         """A level coordinate as the level-0 coordinate `read_region` takes."""
         return int(round(l * self.levels[level].downsample))
-
-    def _plane_weights(self) -> list[tuple[int, float]]:
-        """(captured plane, weight) of the linear blend at z: the two planes around z (the
-        nearest alone beyond them)."""
-        focus = torch.tensor([self.base.planes_um], dtype=torch.float32)[..., None, None]
-        wts = linear_weights(focus, torch.tensor([self.z_um]))[0, :, 0, 0].tolist()
-        return [(i, w) for i, w in enumerate(wts) if w > 1e-6]
 
     @staticmethod
     def _mix(parts: list[tuple[float, np.ndarray]]) -> np.ndarray:
@@ -176,8 +172,8 @@ class RefocusedSlide(Slide):
 
     def _blend(self, level: int, lx: int, ly: int, w: int, h: int) -> np.ndarray:
         """Linear blend of the two captured planes nearest z, read at ``level``."""
-        x, y = self._x0(level, lx), self._x0(level, ly)
-        return self._mix([(wt, self.base.read_region(level, x, y, w, h, i)) for i, wt in self._plane_weights()])
+        x, y = self._level0(level, lx), self._level0(level, ly)
+        return self._mix([(wt, self.base.read_region(level, x, y, w, h, i)) for i, wt in self.blend_weights])
 
     def stand_in(self, cached: Callable[[TileRequest], np.ndarray | None], request: TileRequest) -> np.ndarray | None:
         """Pixels to show at once while the tile ``request`` is computed: the blend of the base
@@ -185,7 +181,7 @@ class RefocusedSlide(Slide):
         reading; when only one of the two is cached, that one alone), or None when neither is.
         The tile store calls it."""
         parts = []
-        for i, wt in self._plane_weights():
+        for i, wt in self.blend_weights:
             tile = cached(TileRequest(self.base.uid, request.level, request.col, request.row, i, request.tile_size))
             if tile is not None:
                 parts.append((wt, tile))

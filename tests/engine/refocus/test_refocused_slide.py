@@ -135,6 +135,6 @@ def test_a_deep_stack_feeds_the_encoder_its_16_planes_nearest_the_middle():
     from engine.refocus.refocused_slide import encode_planes
 
     planes_um = tuple(0.25 * i for i in range(-10, 11))  # 21 planes, −2.5 … +2.5 µm
-    got = encode_planes(list(range(21)), 16, 0.0, planes_um)
+    got = encode_planes(planes_um)
     assert len(got) == 16 and got == sorted(got) and {0, 1, 19, 20}.isdisjoint(got) and 10 in got
-    assert encode_planes([0, 1, 2], 16, 0.0, (-1.0, 0.0, 1.0)) == [0, 1, 2]
+    assert encode_planes((-1.0, 0.0, 1.0)) == [0, 1, 2]
