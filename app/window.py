@@ -246,9 +246,7 @@ class MainWindow(QMainWindow):
         plane = slide.nearest_plane(0.0)  # open at the nominal focus (z = 0 µm), as scanned
         if self._radiance_cache is not None:
             self._radiance_cache.clear()
-        self.focus.blockSignals(True)
-        self.focus.set_planes(slide.planes_um, slide.planes_um[plane], continuous=refocus_available())
-        self.focus.blockSignals(False)
+        self.focus.set_planes(slide.planes_um, continuous=refocus_available())  # at that plane; emits nothing
         self.info.setText(describe_slide(slide))
         self.canvas.set_slide(slide, plane)
         self.overlays.set_slide(slide, plane)
