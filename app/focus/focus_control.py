@@ -6,11 +6,13 @@ show as ticks, the z in µm, and buttons.
   (`engine.refocus.refocused_slide`). Without refocusing (``continuous=False``, e.g. no weights)
   it steps between the captured planes only.
 * PageUp / PageDown go to the next captured plane above / below; ``]`` / ``[`` move
-  ``FINE_STEP_UM`` (the window binds the keys; Ctrl + wheel on the slide does the same).
+  ``FINE_STEP_UM`` (the window binds the keys).
 * ``zChanged(z_um)`` is emitted on every change; ``plane`` is the captured plane at z (or the
   nearest one) and ``on_plane`` says whether z is exactly on it.
 """
 from __future__ import annotations
+
+import math
 
 from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPen
@@ -83,33 +85,48 @@ class FocusControl(QWidget):
 
     # ------------------------------------------------------------------ z ↔ slider
     def _lo_um(self) -> float:
-        return min(self.planes_um) - (BEYOND_UM if self.continuous else 0.0)
+        """z of slider value 0: BEYOND_UM below the lowest plane, rounded down to the STEP_UM grid
+        so z between planes reads in round steps (0.05 µm) whatever the planes' offsets."""
+        if not self.continuous:
+            return min(self.planes_um)
+        return math.floor((min(self.planes_um) - BEYOND_UM) / STEP_UM + 1e-9) * STEP_UM
 
     def _value(self, z_um: float) -> int:
         if not self.continuous:
             return min(range(len(self.planes_um)), key=lambda i: abs(self.planes_um[i] - z_um))
         return int(round((z_um - self._lo_um()) / STEP_UM))
 
-    @property
-    def z_um(self) -> float:
-        """The focus shown (µm)."""
+    def _tick_plane(self) -> int | None:
+        """The captured plane whose tick the slider is on, or None between ticks. A plane is
+        matched by its slider value, never by comparing floats: a plane an odd multiple of
+        STEP_UM / 2 from the slider's origin (0.125 µm spacing, say) would otherwise be missed."""
         v = self.slider.value()
         if not self.continuous:
-            return self.planes_um[v]
-        z = self._lo_um() + v * STEP_UM
-        # A value on a captured plane is that plane's z exactly (no rounding residue).
-        near = min(self.planes_um, key=lambda p: abs(p - z))
-        return near if abs(near - z) < STEP_UM / 2 else round(z, 6)
+            return v
+        ticks = self.slider.tick_values
+        return ticks.index(v) if v in ticks else None
+
+    @property
+    def z_um(self) -> float:
+        """The focus shown (µm): a captured plane's own z on its tick."""
+        i = self._tick_plane()
+        if i is not None:
+            return self.planes_um[i]
+        return round(self._lo_um() + self.slider.value() * STEP_UM, 6)
 
     @property
     def plane(self) -> int:
         """The captured plane at z, or the nearest one."""
+        i = self._tick_plane()
+        if i is not None:
+            return i
         z = self.z_um
-        return min(range(len(self.planes_um)), key=lambda i: abs(self.planes_um[i] - z))
+        return min(range(len(self.planes_um)), key=lambda k: abs(self.planes_um[k] - z))
 
     @property
     def on_plane(self) -> bool:
-        return abs(self.planes_um[self.plane] - self.z_um) < STEP_UM / 2
+        """Whether the slider is on a captured plane's tick (its pixels are shown as scanned)."""
+        return self._tick_plane() is not None
 
     # ------------------------------------------------------------------ setting
     def set_planes(self, planes_um, z_um: float | None = None, continuous: bool = True) -> None:
@@ -120,7 +137,7 @@ class FocusControl(QWidget):
         n = len(self.planes_um)
         self.slider.blockSignals(True)
         if self.continuous:
-            top = int(round((max(self.planes_um) + BEYOND_UM - self._lo_um()) / STEP_UM))
+            top = int(math.ceil((max(self.planes_um) + BEYOND_UM - self._lo_um()) / STEP_UM - 1e-9))
             self.slider.setRange(0, top)
             self.slider.setSingleStep(int(round(FINE_STEP_UM / STEP_UM)))
             self.slider.setPageStep(int(round(0.5 / STEP_UM)))

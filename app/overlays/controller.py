@@ -108,7 +108,10 @@ class OverlayController(QObject):
         self._update()
 
     def set_plane(self, plane: int) -> None:
-        """The canvas now shows focal ``plane``: a per-plane overlay follows it."""
+        """The canvas now shows focal ``plane``: a per-plane overlay follows it. The same plane
+        again (the focus moved between planes) changes nothing: an overlay being built goes on."""
+        if plane == self.plane:
+            return
         self.plane = plane
         if self.kind is not None and self.kind.follows_plane:
             self._update()

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from ..slides.base import Slide
 from ..tiles.compute_cache import ComputeOnceCache
+from ..tiles.grid import level_px_to_level0
 from ..tiles.request import TileRequest
 from .baselines import blend, linear_weights
 from .model import MAX_PLANES, RefocusNet
@@ -51,6 +52,8 @@ ON_PLANE_UM = 1e-3
 MODEL_MPP = 0.25
 #: Default memory for radiance fields: about 18 blocks of 576² px kept in float16.
 DEFAULT_RADIANCE_BYTES = 1 << 30
+#: Memory for the decoded blocks of one focus (uint8, 0.75 MB per 512² block: a 2560² view).
+DECODED_BLOCK_BYTES = 24 << 20
 
 
 def model_scale(mpp: tuple[float, float] | None) -> float:
@@ -95,6 +98,17 @@ def default_cache() -> RadianceCache:
         return _default_cache
 
 
+def weights_digest(model: torch.nn.Module) -> str:
+    """A short digest of a model's parameters and buffers: equal for equal weights."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=8)
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def encode_planes(planes_um: tuple[float, ...], count: int = MAX_PLANES) -> list[int]:
     """Indices of the planes the encoder takes: all of them, or the ``count`` nearest the middle
     of the stack, in ascending z."""
@@ -117,8 +131,9 @@ class RefocusedSlide(Slide):
         self.z_um = z
         self.model = model
         self.cache = cache if cache is not None else default_cache()
-        #: Names the weights in the cache keys and the uid: fields of two models never mix.
-        self.weights_tag = "shipped" if model is None else f"model-{id(model):x}"
+        #: Names the weights in the cache keys and the uid: fields of two models never mix (a
+        #: digest of a custom model's parameters, not its address, which a later model may reuse).
+        self.weights_tag = "shipped" if model is None else f"model-{weights_digest(model)}"
         self.path = base.path
         self.levels = base.levels
         self.mpp = base.mpp
@@ -136,6 +151,9 @@ class RefocusedSlide(Slide):
         self.block_px = max(64, int(round(BLOCK / scale)))
         self.halo_px = max(8, int(round(HALO / scale)))
         self.captured_plane = next((i for i, p in enumerate(base.planes_um) if abs(p - z) <= ON_PLANE_UM), None)
+        #: Decoded level-0 blocks at this z: a tile store's tiles rarely line up with the blocks,
+        #: so several tiles read each block; it is decoded once for all of them.
+        self.decoded_blocks = ComputeOnceCache(DECODED_BLOCK_BYTES)
 
     @property
     def uid(self) -> str:
@@ -162,8 +180,10 @@ class RefocusedSlide(Slide):
         return out
 
     def _level0(self, level: int, l: int) -> int:
-        """A level coordinate as the level-0 coordinate `read_region` takes."""
-        return int(round(l * self.levels[level].downsample))
+        """A level coordinate as the level-0 coordinate `read_region` takes, mapping back to
+        exactly ``l`` also for non-integer downsamples (rounding would land one level px short
+        about half the time, e.g. at an OpenSlide downsample of 4.0006)."""
+        return level_px_to_level0(self, level, l)
 
     @staticmethod
     def _mix(parts: list[tuple[float, np.ndarray]]) -> np.ndarray:
@@ -190,7 +210,11 @@ class RefocusedSlide(Slide):
 
     def block(self, bx: int, by: int) -> np.ndarray:
         """Block (bx, by) of the level-0 grid at z: uint8 (block_px, block_px, 3) (clipped at
-        the slide's right and bottom edges)."""
+        the slide's right and bottom edges), read-only; decoded once and kept while this slide
+        lives (``DECODED_BLOCK_BYTES``)."""
+        return self.decoded_blocks.get((bx, by), lambda: self._decode_block(bx, by))
+
+    def _decode_block(self, bx: int, by: int) -> np.ndarray:
         W, H, B, M = *self.dimensions, self.block_px, self.halo_px
         bw, bh = min(B, W - bx * B), min(B, H - by * B)
         rad = self.radiance(bx, by)
@@ -201,7 +225,7 @@ class RefocusedSlide(Slide):
         if s != 1.0:
             out = F.interpolate(out, size=(bh + 2 * M, bw + 2 * M), mode="bicubic", align_corners=False)
         img = (out[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
-        return img[M:M + bh, M:M + bw]
+        return np.ascontiguousarray(img[M:M + bh, M:M + bw])
 
     def radiance(self, bx: int, by: int) -> Radiance:
         """The cached radiance field of block (bx, by) (its margin included); encoded on a miss."""

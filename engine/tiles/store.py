@@ -96,18 +96,22 @@ class TileStore:
 
     def best_available(self, request: TileRequest) -> np.ndarray | None:
         """The best pixels for ``request`` available now, without reading: the exact tile if
-        cached, else the finest coarser cached region upsampled to the tile's shape, else what a
-        computed slide makes at once from cached tiles of its source (its ``stand_in(cached,
-        request)``, e.g. a refocused view's blend of the cached planes around its z), else None."""
+        cached, else what a computed slide makes at once from cached tiles of its source at the
+        same level (its ``stand_in(cached, request)``, e.g. a refocused view's blend of the
+        cached planes around its z), else the finest coarser cached region upsampled to the
+        tile's shape, else None."""
         exact = self.cache.get(request)
         if exact is not None:
             return exact
         slide = self.slide_for(request)
-        found = coarser_stand_in(slide, request, self.cache.peek)
-        if found is not None:
-            return found[0]
+        # A computed slide's own stand-in is at the tile's level (e.g. the blend of cached
+        # planes): sharper than any coarser tile upsampled, so it is asked first.
         quick = getattr(slide, "stand_in", None)
-        return None if quick is None else quick(self.cache.peek, request)
+        pixels = None if quick is None else quick(self.cache.peek, request)
+        if pixels is not None:
+            return pixels
+        found = coarser_stand_in(slide, request, self.cache.peek)
+        return None if found is None else found[0]
 
     def fetch(self, request: TileRequest, generation: int | None = PINNED) -> Future:
         """A future of the tile's (h, w, 3) uint8 pixels. Cached tiles come back completed;
@@ -164,10 +168,18 @@ class TileStore:
             return len(self._jobs)
 
     def forget(self, slide: Slide) -> int:
-        """Drop the cached tiles of ``slide`` (e.g. when it is closed); returns how many."""
+        """Drop the cached tiles of ``slide`` (e.g. when it is closed) and of the slides computed
+        from it (their uids extend its uid after a ``|``, e.g. its refocused views); returns how
+        many tiles."""
         uid = slide.uid
-        self._slides.pop(uid, None)
-        return self.cache.discard(lambda k: getattr(k, "slide_uid", None) == uid)
+
+        def derived(u) -> bool:
+            return u == uid or (isinstance(u, str) and u.startswith(uid + "|"))
+
+        with self._lock:
+            for u in [u for u in self._slides if derived(u)]:
+                del self._slides[u]
+        return self.cache.discard(lambda k: derived(getattr(k, "slide_uid", None)))
 
     def close(self) -> None:
         """Cancel queued work and stop the workers (running reads finish)."""

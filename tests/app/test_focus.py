@@ -54,6 +54,27 @@ def test_without_refocusing_it_steps_between_planes_only(qtbot):
     assert fc.z_um == 1.0
 
 
+@pytest.mark.parametrize("planes_um", [
+    tuple(0.125 * i for i in range(-3, 4)),     # 7 planes 0.125 µm apart (odd multiples of STEP / 2)
+    (-0.375, 0.0, 0.375),
+    tuple(0.175 * i for i in range(-4, 5)),
+])
+def test_every_captured_plane_is_reached_exactly_whatever_its_spacing(qtbot, planes_um):
+    fc = FocusControl()
+    qtbot.addWidget(fc)
+    fc.set_planes(planes_um)
+    n = len(planes_um)
+    assert fc.z_um == min(planes_um, key=abs) and fc.on_plane
+    fc.set_plane(0)
+    for i in range(n):
+        assert fc.plane == i and fc.on_plane and fc.z_um == planes_um[i], (i, fc.z_um)
+        assert f"plane {i + 1}/{n}" in fc.label.text()
+        fc.step_up()
+    fc.set_z((planes_um[1] + planes_um[2]) / 2)  # between two planes: refocused
+    assert not fc.on_plane and "refocused" in fc.label.text()
+    assert round(fc.z_um / 0.05, 6) == round(fc.z_um / 0.05)  # off the planes z reads on the 0.05 µm grid
+
+
 @pytest.fixture(scope="module")
 def stack():
     """Three captured planes (−1, 0, +1 µm) of a phantom region, 1024 × 768 px."""

@@ -297,3 +297,22 @@ def test_view_names_a_bad_overlay_in_one_line_and_exits_2(tmp_path, capsys):
     assert err.count("\n") == 1 and "no-such" in err and "focuslitenn-1" in err
     assert main(["view", str(single), "--overlay", "focuslitenn-1", "--opacity", "2", "--screenshot", str(out)]) == 2
     assert "--opacity" in capsys.readouterr().err and not out.exists()
+
+
+def test_fine_focus_between_planes_does_not_restart_an_overlay_being_built(window, qtbot, slide):
+    """The fused fit runs for the nearest plane; turning the knob by 0.1 µm keeps that plane
+    nearest, so the fit goes on instead of starting again at every step."""
+    window.set_slide(slide)
+    window.overlay_menu.fill()
+    acts = window.overlay_menu.actions()
+    if "fused" not in acts:
+        pytest.skip("engine.fusion provides no fused heatmap source")
+    acts["fused"].trigger()
+    task, plane = window.overlays._task, window.focus.plane
+    assert task is not None and not task.done()
+    for _ in range(2):
+        qtbot.keyClick(window, Qt.Key.Key_BracketRight)
+    assert window.focus.plane == plane and not window.focus.on_plane
+    assert window.overlays._task is task and not task.cancelled()
+    qtbot.waitUntil(window.overlays.ready, timeout=180000)
+    assert window.canvas.overlay_source is not None

@@ -138,3 +138,72 @@ def test_a_deep_stack_feeds_the_encoder_its_16_planes_nearest_the_middle():
     got = encode_planes(planes_um)
     assert len(got) == 16 and got == sorted(got) and {0, 1, 19, 20}.isdisjoint(got) and 10 in got
     assert encode_planes((-1.0, 0.0, 1.0)) == [0, 1, 2]
+
+
+def test_coarse_levels_line_up_with_the_base_at_a_non_integer_downsample(tmp_path):
+    """An odd-sized OME-TIFF pyramid (1025 → 513 px: downsample 1.998): every level-1 column of
+    the refocused slide is the base's own column, on a captured plane and in the blend."""
+    from engine.slides import open_slide
+    from engine.tiles.grid import level_px_to_level0
+    from tests.slide_files import write_ome_zstack
+
+    path, expected = write_ome_zstack(tmp_path / "odd.ome.tiff", (-1.0, 0.0, 1.0), size=(1025, 771))
+    with open_slide(path) as slide:
+        ds = slide.levels[1].downsample
+        assert ds != int(ds)
+        on_plane, between = RefocusedSlide(slide, 1.0), RefocusedSlide(slide, 0.5)
+        for lx in range(0, 500, 7):
+            x0 = level_px_to_level0(slide, 1, lx)
+            np.testing.assert_array_equal(on_plane.read_region(1, x0, 0, 3, 4), expected[1][2][:4, lx:lx + 3])
+            want = 0.5 * expected[1][1][:4, lx:lx + 3].astype(float) + 0.5 * expected[1][2][:4, lx:lx + 3]
+            np.testing.assert_allclose(between.read_region(1, x0, 0, 3, 4).astype(float), want, atol=0.51)
+
+
+def test_a_block_is_decoded_once_for_every_tile_that_reads_it(base):
+    cache = RadianceCache()
+    rs = RefocusedSlide(base, 0.3, cache=cache)
+    tiles = [rs.read_region(0, x, y, 200, 200) for x in (0, 200) for y in (0, 200)]  # four tiles, one block
+    assert rs.decoded_blocks.computed == 1 and all(t.shape == (200, 200, 3) for t in tiles)
+    np.testing.assert_array_equal(tiles[0], rs.block(0, 0)[:200, :200])
+
+
+def test_a_custom_models_fields_are_keyed_by_its_weights_not_its_address(base):
+    a, b = shipped_model(), copy_with_noise(shipped_model())
+    assert RefocusedSlide(base, 0.5, model=a).uid != RefocusedSlide(base, 0.5, model=b).uid
+    assert RefocusedSlide(base, 0.5, model=b).uid == RefocusedSlide(base, 0.5, model=copy_with_noise(shipped_model())).uid
+
+
+def copy_with_noise(model):
+    import copy
+
+    out = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in out.parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 1e-3)
+    return out
+
+
+def test_the_blend_stand_in_is_preferred_to_an_upsampled_coarser_tile(base, cache):
+    rs = RefocusedSlide(base, 0.25, cache=cache)
+    store = TileStore(workers=1)
+    try:
+        store.fetch(store.request(rs, 2, 0, 0, tile_size=256)).result(timeout=30)  # the coarse backdrop
+        for i in (1, 2):
+            store.fetch(store.request(base, 0, 1, 1, i, tile_size=256)).result(timeout=30)
+        quick = store.best_available(store.request(rs, 0, 1, 1, tile_size=256))
+        planes = [store.cache.peek(store.request(base, 0, 1, 1, i, tile_size=256)).astype(float) for i in (1, 2)]
+        np.testing.assert_allclose(quick.astype(float), 0.75 * planes[0] + 0.25 * planes[1], atol=0.51)
+    finally:
+        store.close()
+
+
+def test_forgetting_a_slide_forgets_its_refocused_tiles(base, cache):
+    rs = RefocusedSlide(base, 1.0, cache=cache)
+    store = TileStore(workers=1)
+    try:
+        store.fetch(store.request(rs, 0, 0, 0, tile_size=128)).result(timeout=30)
+        store.fetch(store.request(base, 0, 0, 0, 2, tile_size=128)).result(timeout=30)
+        assert store.forget(base) == 2
+        assert store.cache.peek(store.request(rs, 0, 0, 0, tile_size=128)) is None
+    finally:
+        store.close()
