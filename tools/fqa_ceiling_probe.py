@@ -12,9 +12,10 @@ evaluation stacks of ``--seed``:
    trained exactly as `finefocus fqa train` trains FocusLiteNN: the same stacks, augmentation,
    negative-PLCC loss and validation. What a model 500× larger than FocusLiteNN-1 reaches.
 
-    .venv/bin/python tools/fqa_ceiling_probe.py [--seed 3] [--steps 3000] [--resume]
+    .venv/bin/python tools/fqa_ceiling_probe.py [--seed 3 7 13] [--steps 3000] [--resume]
 
-Prints JSON. Checkpoints in ``checkpoints/fqa-deep/`` (resumable). Not a product model.
+Prints JSON. Checkpoints in ``checkpoints/fqa-deep/``: ``--resume`` continues an interrupted run,
+or, once it has finished, only evaluates its best weights again. Not a product model.
 """
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def scores(model: nn.Module, stacks: StackSet) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seed", type=int, default=3, help="evaluation seed (as `fqa eval`)")
+    ap.add_argument("--seed", type=int, nargs="+", default=[3], help="evaluation seed(s) (as `fqa eval`)")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -90,7 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     train = cached_phantom_stacks(data, [TRAINING_SEED_BASE + i for i in range(a.seeds)], 48, log=log)
     val_clean = cached_phantom_stacks(data, [VAL_SEED_BASE + i for i in range(4)], 32, log=log)
     val = with_sensor_noise(val_clean, VAL_SEED_BASE)
-    ev = evaluation_stacks(a.seed)
     out = {"validation": {"stack_aware_sharpness_noise_free": stack_aware_sharpness(val_clean)}}
 
     torch.manual_seed(0)
@@ -126,12 +126,16 @@ def main(argv: list[str] | None = None) -> int:
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "rng": g.get_state(),
                         "step": step, "best": best}, ck)
     model.load_state_dict(torch.load(a.checkpoint_dir / "best.pt", weights_only=True))
-    pv, pe = scores(model, val), scores(model, ev)
-    n_par = sum(p.numel() for p in model.parameters())
+    pv = scores(model, val)
     out["validation"]["deep_cnn"] = {"srcc": round(float(srcc(pv, val.labels.ravel())), 4),
                                      "plcc": round(float(plcc(pv, val.labels.ravel())), 4)}
-    out["evaluation_seed"] = {"seed": a.seed, "deep_cnn": {"srcc": round(float(srcc(pe, ev.labels.ravel())), 4),
-                                                           "plcc": round(float(plcc(pe, ev.labels.ravel())), 4)}}
+    out["evaluation_seeds"] = []
+    for seed in a.seed:
+        ev = evaluation_stacks(seed)
+        pe = scores(model, ev)
+        out["evaluation_seeds"].append({"seed": seed, "deep_cnn": {"srcc": round(float(srcc(pe, ev.labels.ravel())), 4),
+                                                                   "plcc": round(float(plcc(pe, ev.labels.ravel())), 4)}})
+    n_par = sum(p.numel() for p in model.parameters())
     out["deep_cnn_parameters"] = int(n_par)
     out["steps"] = step
     print(json.dumps(out, indent=2))
