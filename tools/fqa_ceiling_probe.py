@@ -13,6 +13,7 @@ evaluation stacks of ``--seed``:
    negative-PLCC loss and validation. What a model 500× larger than FocusLiteNN-1 reaches.
 
     .venv/bin/python tools/fqa_ceiling_probe.py [--seed 3 7 13] [--steps 3000] [--resume]
+                                                [--fusion-seeds 101 102 11]
 
 Prints JSON. Checkpoints in ``checkpoints/fqa-deep/``: ``--resume`` continues an interrupted run,
 or, once it has finished, only evaluates its best weights again. Not a product model.
@@ -75,6 +76,25 @@ def scores(model: nn.Module, stacks: StackSet) -> np.ndarray:
     return torch.cat([model(b.float().div(255.0)) for b in x.split(64)]).numpy()
 
 
+def fusion_with(model: nn.Module, seed: int) -> dict:
+    """SF-ms on the `fusion eval` patches of ``seed`` with the CNN added to the default fused
+    models: every model's SRCC, the fused SRCC and the fitted weights."""
+    from engine.fusion.evaluate import compare_methods, phantom_eval_stacks, score_stacks
+    from engine.fusion.inputs import default_models
+
+    @torch.inference_mode()
+    def cnn(patches: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(patches)).permute(0, 3, 1, 2)
+        return torch.cat([model(b.float().div(255.0)) for b in x.split(64)]).numpy()
+
+    models = default_models()
+    models.patch_scorers["deep-cnn"] = cnn
+    sc, lab = score_stacks(phantom_eval_stacks(seed), models, noise_seed=seed)
+    res = compare_methods(sc, lab, models.names, variants=("SF-ms",))
+    return {"seed": seed, "srcc": {r["method"]: round(float(r["srcc"]), 4) for r in res["rows"]},
+            "weights": {k: round(v["weight"], 3) for k, v in res["weights"]["SF-ms"].items()}}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, nargs="+", default=[3], help="evaluation seed(s) (as `fqa eval`)")
@@ -83,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seeds", type=int, default=16, help="phantom training seeds")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--fusion-seeds", type=int, nargs="*", default=[],
+                    help="also fuse the CNN with the default fused models on these seeds' `fusion eval` patches")
     ap.add_argument("--checkpoint-dir", type=Path, default=REPO / "checkpoints" / "fqa-deep")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -135,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         pe = scores(model, ev)
         out["evaluation_seeds"].append({"seed": seed, "deep_cnn": {"srcc": round(float(srcc(pe, ev.labels.ravel())), 4),
                                                                    "plcc": round(float(plcc(pe, ev.labels.ravel())), 4)}})
+    if a.fusion_seeds:
+        out["fusion_with_cnn"] = [fusion_with(model, seed) for seed in a.fusion_seeds]
     n_par = sum(p.numel() for p in model.parameters())
     out["deep_cnn_parameters"] = int(n_par)
     out["steps"] = step

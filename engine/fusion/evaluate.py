@@ -1,7 +1,8 @@
 """Evaluate fusion on phantom z-stacks: `finefocus fusion eval --seed S`.
 
 Patches of phantom stacks of seed S (exact labels |z − z*| in µm, `engine.fqa.dataset`), with
-seeded sensor noise as a scanner adds, are scored by every model; each single model, each fusion
+the phantom scanner's sensor noise (`engine.fqa.dataset.with_sensor_noise`, seeded by S: the noise
+`finefocus fqa eval` and FocusLiteNN's validation see), are scored by every model; each single model, each fusion
 variant (fitted unsupervised on these same patches' scores, as on a user's slide) and RRF are
 compared by SRCC and PLCC against the labels. ``random_models`` adds K models that output
 uniform random numbers (thesis Table 4.4).
@@ -22,11 +23,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
 from scipy.stats import rankdata
 
 from ..evaluation import plcc, srcc
-from ..fqa.dataset import TRAINING_SEED_BASE, StackSet
+from ..fqa.dataset import TRAINING_SEED_BASE, StackSet, with_sensor_noise
 from .fit import FusionConfig, FusionResult, fit_fusion
 from .inputs import ModelSet, random_models
 from .rrf import rrf
@@ -83,25 +83,11 @@ def phantom_eval_stacks(seed: int, stacks: int = DEFAULT_STACKS, cache: Path | N
     return s
 
 
-def noisy_patches(images: np.ndarray, seed: int) -> np.ndarray:
-    """Add scanner sensor noise (Poisson–Gaussian, `engine.fqa.augment.sensor_noise`) to
-    uint8 patches (N, h, w, 3), reproducibly from ``seed``."""
-    from ..fqa.augment import sensor_noise
-
-    g = torch.Generator().manual_seed(int(seed))
-    out = np.empty_like(images)
-    for k in range(0, len(images), 32):
-        x = torch.from_numpy(images[k:k + 32]).permute(0, 3, 1, 2).float() / 255.0
-        y = sensor_noise(x, g)
-        out[k:k + 32] = (y.permute(0, 2, 3, 1).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
-    return out
-
-
 def score_stacks(stack_set: StackSet, models: ModelSet, *, noise_seed: int | None) -> tuple[np.ndarray, np.ndarray]:
     """(N, M) scores of every patch of every stack and their (N,) labels in µm."""
-    imgs = stack_set.images.reshape((-1,) + stack_set.images.shape[2:])
     if noise_seed is not None:
-        imgs = noisy_patches(imgs, noise_seed)
+        stack_set = with_sensor_noise(stack_set, noise_seed)
+    imgs = stack_set.images.reshape((-1,) + stack_set.images.shape[2:])
     return models.score_patches(imgs), stack_set.labels.reshape(-1).astype(np.float64)
 
 
