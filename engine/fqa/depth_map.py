@@ -4,9 +4,11 @@ For every heatmap cell (235-px patches at stride 128 on level 0, `HeatmapGeometr
 position z* in µm where the patch is sharpest: the plane with the lowest score (FocusLiteNN, or a
 classical metric oriented so that lower = sharper), refined by the vertex of the parabola through
 that plane's score and its two neighbours' (planes may be unevenly spaced). The vertex lies
-between the neighbours by construction; at the first or last plane, or when a neighbour is
-glass, the best plane's own z is kept (no extrapolation). A cell is NaN when it is glass
-(engine/fqa/tissue.py) in every plane.
+between the neighbours by construction; at the first or last plane the best plane's own z is kept
+(no extrapolation). Every plane of a cell is scored; the cell is NaN when it is glass
+(engine/fqa/tissue.py) in every plane. (One mask for all planes: a pale or sparse patch can be
+glass in its sharp plane and tissue in the blurred ones, whose blur spreads dark pixels; masking
+each plane by itself would hide the sharp plane and put z* on a blurred one.)
 
 The refocus and all-in-focus work use it as the estimated focus map; `DepthMapSlide` shows it as
 a computed slide (colour = z in µm), computed lazily block by block like `HeatmapSlide`.
@@ -19,7 +21,8 @@ import numpy as np
 
 from ..slides.base import Slide
 from .focuslitenn import FocusLiteNN
-from .heatmap import GRID_STRIDE, PATCH, HeatmapGeometry, compute_heatmap, heatmap_geometry, score_block
+from .heatmap import (GRID_STRIDE, PATCH, HeatmapGeometry, compute_heatmap, heatmap_geometry, score_block,
+                      tissue_scorer)
 from .heatmap_source import DEFAULT_CACHE_BYTES, ScoreGridSlide, scorer_for
 
 
@@ -64,6 +67,14 @@ def best_focus_depth(scores: np.ndarray, planes_um: Sequence[float]) -> np.ndarr
     return np.where(any_finite, depth, np.nan).astype(np.float32)
 
 
+def depth_on_tissue(scores: np.ndarray, tissue: np.ndarray, planes_um: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """(depth (…) float32 µm, scores (Z, …) float32) from every plane's unmasked scores (Z, …) and
+    tissue flags (Z, …): both NaN where a cell is glass in every plane."""
+    glass = ~np.asarray(tissue, bool).any(axis=0)
+    scores = np.where(glass[None], np.float32(np.nan), np.asarray(scores, np.float32))
+    return best_focus_depth(scores, planes_um), scores
+
+
 def compute_depth_map(slide: Slide, model: str | FocusLiteNN = "focuslitenn-1", *, level: int = 0,
                       patch: int = PATCH, stride: int = GRID_STRIDE, tile_patches: int = 8,
                       progress: Callable[[float], None] | None = None,
@@ -77,13 +88,16 @@ def compute_depth_map(slide: Slide, model: str | FocusLiteNN = "focuslitenn-1", 
     n = slide.plane_count
     per_plane = []
     geom = heatmap_geometry(slide, level, patch, stride)
+    tissue = []
     for p in range(n):
         sub = None if progress is None else (lambda f, p=p: progress((p + f) / n))
-        maps, geom = compute_heatmap(slide, {"s": scorer}, level=level, plane=p, patch=patch, stride=stride,
-                                     tile_patches=tile_patches, progress=sub, cancelled=cancelled)
+        maps, geom = compute_heatmap(slide, {"s": scorer, "tissue": tissue_scorer}, level=level, plane=p,
+                                     patch=patch, stride=stride, tile_patches=tile_patches, progress=sub,
+                                     cancelled=cancelled, mask_glass=False)
         per_plane.append(maps["s"])
-    scores = np.stack(per_plane)
-    return best_focus_depth(scores, slide.planes_um), scores, geom
+        tissue.append(maps["tissue"] > 0.5)
+    depth, scores = depth_on_tissue(np.stack(per_plane), np.stack(tissue), slide.planes_um)
+    return depth, scores, geom
 
 
 class DepthMapSlide(ScoreGridSlide):
@@ -110,6 +124,7 @@ class DepthMapSlide(ScoreGridSlide):
         return float(self.base.planes_um[0]), float(self.base.planes_um[-1])
 
     def _compute_block(self, b) -> np.ndarray:
-        scores = np.stack([score_block(self.base, {"s": self.scorer}, self.geometry, b, p)["s"]
-                           for p in range(self.base.plane_count)])
-        return best_focus_depth(scores, self.base.planes_um)
+        per_plane = [score_block(self.base, {"s": self.scorer, "tissue": tissue_scorer}, self.geometry, b, p,
+                                 mask_glass=False) for p in range(self.base.plane_count)]
+        return depth_on_tissue(np.stack([g["s"] for g in per_plane]), np.stack([g["tissue"] > 0.5 for g in per_plane]),
+                               self.base.planes_um)[0]

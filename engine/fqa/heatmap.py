@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterator
 
@@ -125,12 +125,19 @@ def focuslitenn_scorer(model: FocusLiteNN) -> TileScorer:
         H, W = rgb.shape[0] - dy - STRIDE, rgb.shape[1] - dx - STRIDE
         rows, cols = (H - patch) // stride + 1, (W - patch) // stride + 1
         n_cells = (patch - KERNEL) // STRIDE + 1
+        # A patch's cells: the 5-px grid positions from its first one at or after the patch's
+        # start whose 7-px kernels lie wholly inside the patch (one fewer when the grid starts
+        # 4 px in; never a pixel of the next patch or of the padding past the slide's edge).
         starts_r = [math.ceil((dy + r * stride) / STRIDE) for r in range(rows)]
-        starts_c = torch.tensor([math.ceil((dx + c * stride) / STRIDE) for c in range(cols)])
+        counts_r = [(patch - KERNEL - (a * STRIDE - dy - r * stride)) // STRIDE + 1 for r, a in enumerate(starts_r)]
+        starts_c = [math.ceil((dx + c * stride) / STRIDE) for c in range(cols)]
+        counts_c = torch.tensor([(patch - KERNEL - (a * STRIDE - dx - c * stride)) // STRIDE + 1
+                                 for c, a in enumerate(starts_c)])
         # Pool rows of cells per patch row, then columns per patch column.
-        row_max = torch.stack([resp[:, a:a + n_cells].amax(1) for a in starts_r], 1)  # (N, rows, W')
-        row_min = torch.stack([resp[:, a:a + n_cells].amin(1) for a in starts_r], 1)
-        idx = starts_c[:, None] + torch.arange(n_cells)[None]  # (cols, n_cells)
+        row_max = torch.stack([resp[:, a:a + k].amax(1) for a, k in zip(starts_r, counts_r)], 1)  # (N, rows, W')
+        row_min = torch.stack([resp[:, a:a + k].amin(1) for a, k in zip(starts_r, counts_r)], 1)
+        # (cols, n_cells); a column with one cell fewer repeats its last (max/min unchanged).
+        idx = torch.tensor(starts_c)[:, None] + torch.minimum(torch.arange(n_cells)[None], counts_c[:, None] - 1)
         mx = row_max[:, :, idx].amax(-1).permute(1, 2, 0)  # (rows, cols, N)
         mn = row_min[:, :, idx].amin(-1).permute(1, 2, 0)
         return (mx @ w_max + mn @ w_min + offset).numpy().astype(np.float32)  # Eq. 3.5
@@ -203,12 +210,20 @@ def blocks(geom: HeatmapGeometry, tile_patches: int) -> Iterator[Block]:
             yield block(geom, r0, min(r0 + tile_patches, rows), c0, min(c0 + tile_patches, cols))
 
 
+def tissue_scorer(rgb: np.ndarray, patch: int, stride: int, phase: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """A TileScorer giving 1.0 for a tissue patch and 0.0 for glass (`tissue.tissue_patches`)."""
+    dy, dx = phase
+    return tissue_patches(rgb[dy:rgb.shape[0] - STRIDE, dx:rgb.shape[1] - STRIDE], patch, stride).astype(np.float32)
+
+
 def score_pixels(rgb: np.ndarray, b: Block, scorers: dict[str, TileScorer], patch: int,
-                 stride: int) -> dict[str, np.ndarray]:
-    """Scores (r1 − r0, c1 − c0) float32 of the block's patches from its pixels, NaN on glass."""
+                 stride: int, mask_glass: bool = True) -> dict[str, np.ndarray]:
+    """Scores (r1 − r0, c1 − c0) float32 of the block's patches from its pixels, NaN on glass
+    (every patch scored when ``mask_glass`` is False)."""
     dy, dx = b.phase
-    tissue = tissue_patches(rgb[dy:b.h - STRIDE, dx:b.w - STRIDE], patch, stride)
     shape = (b.r1 - b.r0, b.c1 - b.c0)
+    tissue = (tissue_patches(rgb[dy:b.h - STRIDE, dx:b.w - STRIDE], patch, stride) if mask_glass
+              else np.ones(shape, bool))
     out = {}
     with _torch_threads(1):
         for name, scorer in scorers.items():
@@ -220,20 +235,20 @@ def score_pixels(rgb: np.ndarray, b: Block, scorers: dict[str, TileScorer], patc
 
 
 def score_block(slide: Slide, scorers: dict[str, TileScorer], geom: HeatmapGeometry, b: Block,
-                plane: int = 0) -> dict[str, np.ndarray]:
+                plane: int = 0, mask_glass: bool = True) -> dict[str, np.ndarray]:
     """Read and score one block of ``geom`` on ``plane`` (for lazily computed heatmaps)."""
     rgb = slide.read_region(geom.level, b.x, b.y, b.w, b.h, plane)
-    return score_pixels(rgb, b, scorers, geom.patch, geom.stride)
+    return score_pixels(rgb, b, scorers, geom.patch, geom.stride, mask_glass)
 
 
 def compute_heatmap(slide: Slide, scorers: dict[str, TileScorer], *, level: int = 0, plane: int = 0,
                     patch: int = PATCH, stride: int = GRID_STRIDE, tile_patches: int = 8,
                     progress: Callable[[float], None] | None = None,
                     cancelled: Callable[[], bool] | None = None,
-                    prefetch: bool = True) -> tuple[dict[str, np.ndarray], HeatmapGeometry]:
+                    prefetch: bool = True, mask_glass: bool = True) -> tuple[dict[str, np.ndarray], HeatmapGeometry]:
     """Score every patch of ``slide`` (at ``level``, ``plane``) with each scorer.
 
-    Returns ({name: (rows, cols) float32, NaN on glass}, geometry). ``progress`` receives the
+    Returns ({name: (rows, cols) float32, NaN on glass unless ``mask_glass`` is False}, geometry). ``progress`` receives the
     fraction done; ``cancelled()`` returning True stops early with an InterruptedError. With
     ``prefetch`` a reader thread decodes the next block while this one is scored (the slide
     must allow reads from another thread, as every `Slide` does): reading and scoring each
@@ -244,13 +259,15 @@ def compute_heatmap(slide: Slide, scorers: dict[str, TileScorer], *, level: int 
     out = {name: np.full((rows, cols), np.nan, np.float32) for name in scorers}
     todo = list(blocks(geom, tile_patches))
     total = max(len(todo), 1)
-    for done, (b, rgb) in enumerate(_read_blocks(slide, geom, todo, plane, prefetch), 1):
-        if cancelled is not None and cancelled():
-            raise InterruptedError("heatmap cancelled")
-        for name, s in score_pixels(rgb, b, scorers, patch, stride).items():
-            out[name][b.r0:b.r1, b.c0:b.c1] = s
-        if progress is not None:
-            progress(done / total)
+    # closing() stops the prefetching reader at once when scoring is cancelled or fails.
+    with closing(_read_blocks(slide, geom, todo, plane, prefetch)) as reads:
+        for done, (b, rgb) in enumerate(reads, 1):
+            if cancelled is not None and cancelled():
+                raise InterruptedError("heatmap cancelled")
+            for name, s in score_pixels(rgb, b, scorers, patch, stride, mask_glass).items():
+                out[name][b.r0:b.r1, b.c0:b.c1] = s
+            if progress is not None:
+                progress(done / total)
     return out, geom
 
 

@@ -22,7 +22,7 @@ import hashlib
 import numpy as np
 
 from ..colormaps import robust_range
-from ..fqa.heatmap import Block, score_block
+from ..fqa.heatmap import Block, heatmap_geometry, score_block
 from ..fqa.heatmap_source import DEFAULT_CACHE_BYTES, ScoreGridSlide
 from ..tiles.compute_cache import ComputeOnceCache
 from ..slides.base import Slide
@@ -63,6 +63,11 @@ class FusedBlocks:
             raise ValueError(f"plane {plane} out of range 0..{base.plane_count - 1}")
         if plane != fusion.plane and not fusion.scorers:
             raise ValueError("this fit keeps no model scorers: only its own plane can be shown")
+        own = heatmap_geometry(base, fusion.geometry.level, fusion.geometry.patch, fusion.geometry.stride)
+        if own != fusion.geometry:
+            raise ValueError(f"{base.path}: this fusion was fitted on another slide's patch grid "
+                             f"({fusion.geometry.shape} cells at {fusion.geometry.origin}, this slide has "
+                             f"{own.shape} at {own.origin})")
         self.base, self.fusion, self.plane = base, fusion, int(plane)
         self.cache = ComputeOnceCache(cache_bytes)
 

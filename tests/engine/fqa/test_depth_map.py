@@ -115,3 +115,39 @@ def test_a_single_plane_slide_has_no_depth_map(tmp_path, tissue, weights):
             DepthMapSlide(slide, weights)
         with pytest.raises(ValueError, match="at least 2 focal planes"):
             compute_depth_map(slide, weights)
+
+
+def sparse_dots(size: int = 760, coverage: float = 0.2, seed: int = 4) -> np.ndarray:
+    """Dark round dots (3 px radius) on white glass covering about ``coverage`` of the image:
+    pale, sparse tissue whose sharp plane has fewer tissue pixels than its blurred ones."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    img = np.full((size, size, 3), 240, np.uint8)
+    ink = np.zeros((size, size), bool)
+    while ink.mean() < coverage:
+        cy, cx = rng.integers(0, size, 2)
+        ys, xs = slice(max(cy - 4, 0), cy + 5), slice(max(cx - 4, 0), cx + 5)
+        ink[ys, xs] |= (yy[ys, xs] - cy) ** 2 + (xx[ys, xs] - cx) ** 2 <= 9
+    img[ink] = (70, 40, 110)
+    return img
+
+
+def test_sparse_tissue_glass_in_its_sharp_plane_still_finds_the_sharp_plane(tmp_path, weights):
+    """Blur spreads dark pixels: a cell can be glass (< 25 % tissue pixels) in its sharp plane and
+    tissue in the blurred ones. One tissue mask for all planes keeps the sharp plane in the race."""
+    from engine.fqa.heatmap import heatmap_geometry, tissue_scorer
+    from engine.fqa.tissue import tissue_pixels
+
+    sharp = sparse_dots()
+    planes_um = [-1.0, 0.0, 1.0]
+    path = write_ome_stack(tmp_path / "sparse.ome.tiff", [gaussian_blur(sharp, 3.0), sharp, gaussian_blur(sharp, 3.0)],
+                           planes_um)
+    with open_slide(path) as slide:
+        geom = heatmap_geometry(slide)
+        per_plane = [tissue_scorer(slide.read_region(0, 0, 0, *slide.dimensions, p), 235, 128) for p in range(3)]
+        assert tissue_pixels(sharp).mean() < 0.25 and not per_plane[1].any() and per_plane[0].all()
+        depth, scores, _ = compute_depth_map(slide, weights)
+        lazy = DepthMapSlide(slide, weights).cells(0, geom.shape[0], 0, geom.shape[1])
+    assert np.isfinite(depth).all() and np.isfinite(scores).all()
+    assert np.all(np.abs(depth) < 0.5), depth
+    np.testing.assert_allclose(lazy, depth, atol=1e-5)

@@ -157,3 +157,17 @@ def test_a_heatmap_on_level_1_scores_that_level_s_pixels(tissue, model):
     assert (geom.level, geom.downsample, geom.shape) == (1, 2.0, ((640 - 235) // 128 + 1,) * 2)
     assert geom.cell_rect_level0(1, 2) == (2 * 128 * 2.0, 128 * 2.0, 235 * 2.0, 235 * 2.0)
     np.testing.assert_allclose(maps["f"], direct["f"], atol=1e-5, equal_nan=True)
+
+
+@pytest.mark.parametrize("width", [491, 1131])   # (W − 235) ≡ 256 (mod 640): the last patch's grid starts 4 px in
+def test_a_patch_at_the_slide_edge_is_scored_from_its_own_pixels_only(width):
+    """No pooling window reaches past its patch: the patch that ends at the slide's right edge
+    scores as it does when the slide goes on (no white padding read)."""
+    from engine.fqa.focuslitenn import load_model
+
+    rgb = cmu_region()[-300:, -(width + 1):]   # tissue on the right of the region
+    scorer = {"f": focuslitenn_scorer(load_model("focuslitenn-1"))}
+    edge, _ = compute_heatmap(ArraySlide([rgb[:, :width]]), scorer)
+    wider, _ = compute_heatmap(ArraySlide([rgb]), scorer)
+    assert edge["f"].shape == wider["f"].shape and np.isfinite(edge["f"][:, -1]).all()
+    np.testing.assert_allclose(edge["f"], wider["f"], atol=1e-5)  # NaN (glass) where both are

@@ -117,3 +117,9 @@ def test_bad_requests_are_refused(base, fusion):
     glass = ArraySlide([np.full((600, 600, 3), 245, np.uint8)])
     with pytest.raises(NotEnoughTissue):
         fit_slide(glass, default_models(), config=CONFIG)
+
+
+def test_a_fit_of_another_slide_is_refused_with_the_reason(fusion):
+    other = ArraySlide([cmu_region()[:700, :900]], mpp=(0.25, 0.25))
+    with pytest.raises(ValueError, match="another slide's patch grid"):
+        FusedHeatmapSlide(other, fusion)
