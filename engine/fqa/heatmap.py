@@ -149,9 +149,10 @@ def metric_scorer(metric: Metric) -> TileScorer:
     """A TileScorer for a classical metric, oriented so that higher = blurrier."""
 
     def score(rgb: np.ndarray, patch: int, stride: int, phase: tuple[int, int] = (0, 0)) -> np.ndarray:
+        # The maps see the whole tile: the pixels before ``phase`` and past the grid are the halo.
         dy, dx = phase
-        return metric.blur_score(metric.score_grid(to_gray(rgb[dy:rgb.shape[0] - STRIDE, dx:rgb.shape[1] - STRIDE]),
-                                                   patch, stride))
+        grid = (dy, rgb.shape[0] - STRIDE, dx, rgb.shape[1] - STRIDE)
+        return metric.blur_score(metric.score_grid(to_gray(rgb), patch, stride, grid))
 
     return score
 
@@ -174,8 +175,9 @@ def heatmap_geometry(slide: Slide, level: int = 0, patch: int = PATCH,
 class Block:
     """Patches [r0, r1) × [c0, c1) of a heatmap grid and the region to read for them:
     ``x``, ``y`` level-0 px, ``w``, ``h`` px of the level; the patch grid starts at
-    ``phase`` = (dy, dx) px inside the region, which begins on the global 5-px grid, reaches
-    STRIDE to 2·STRIDE − 1 px past the last patch and is a whole number of 5-px blocks."""
+    ``phase`` = (dy, dx) px inside the region, which begins on the global 5-px grid (``HALO_PX``
+    before the first patch, rounded down to it), reaches ``HALO_PX`` + STRIDE to ``HALO_PX`` +
+    2·STRIDE − 1 px past the last patch and is a whole number of 5-px blocks."""
 
     r0: int
     r1: int
@@ -188,12 +190,18 @@ class Block:
     phase: tuple[int, int]
 
 
+#: Context read around every block (px of the level, a whole number of 5-px blocks): the
+#: classical metrics' filters (Sobel, Laplacian, DoG, a 3-level Haar transform) reach up to about
+#: 8 px, so a patch scores the same in any block and at any block size (no seams).
+HALO_PX = 10
+
+
 def block(geom: HeatmapGeometry, r0: int, r1: int, c0: int, c1: int) -> Block:
-    """The read region for patches [r0, r1) × [c0, c1) of ``geom``."""
+    """The read region for patches [r0, r1) × [c0, c1) of ``geom``, with ``HALO_PX`` around it."""
     px, py = c0 * geom.stride, r0 * geom.stride  # level px
-    dx, dy = px % STRIDE, py % STRIDE
-    w = (c1 - c0 - 1) * geom.stride + geom.patch + dx + STRIDE
-    h = (r1 - r0 - 1) * geom.stride + geom.patch + dy + STRIDE
+    dx, dy = px % STRIDE + HALO_PX, py % STRIDE + HALO_PX
+    w = (c1 - c0 - 1) * geom.stride + geom.patch + dx + STRIDE + HALO_PX
+    h = (r1 - r0 - 1) * geom.stride + geom.patch + dy + STRIDE + HALO_PX
     w, h = -(-w // STRIDE) * STRIDE, -(-h // STRIDE) * STRIDE  # whole 5-px blocks (BlockConv)
     d = geom.downsample
     # level-0 start that read_region maps back exactly to the level px (floor(x / d) == px − dx)

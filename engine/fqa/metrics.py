@@ -62,13 +62,19 @@ class Metric:
     combine: Callable[[list[np.ndarray]], np.ndarray] | None = None
     per_patch: Callable[[np.ndarray], float] | None = None  # for non-additive metrics
 
-    def score_grid(self, gray: np.ndarray, patch: int, stride: int) -> np.ndarray:
+    def score_grid(self, gray: np.ndarray, patch: int, stride: int,
+                   grid: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """Scores of the ``patch``-px windows at ``stride`` over ``gray`` (H, W), or over the
+        part ``grid`` = (y0, y1, x0, x1) of it: the per-pixel maps are then computed on all of
+        ``gray``, so the pixels around that part are their context (a halo; no border effects
+        where the grid meets the edge of a tile)."""
         gray = np.asarray(gray, np.float32)
+        y0, y1, x0, x1 = grid if grid is not None else (0, gray.shape[0], 0, gray.shape[1])
         if self.per_patch is not None:
-            win = np.lib.stride_tricks.sliding_window_view(gray, (patch, patch))[::stride, ::stride]
+            win = np.lib.stride_tricks.sliding_window_view(gray[y0:y1, x0:x1], (patch, patch))[::stride, ::stride]
             return np.array([[self.per_patch(w) for w in row] for row in win], np.float32).reshape(win.shape[:2])
         # Means stay float64 until combined: a variance is a difference of two close means.
-        means = [window_means(m, patch, stride, np.float64) for m in self.maps(gray)]
+        means = [window_means(m[y0:y1, x0:x1], patch, stride, np.float64) for m in self.maps(gray)]
         return (means[0] if self.combine is None else self.combine(means)).astype(np.float32)
 
     def score_patches(self, patches: np.ndarray) -> np.ndarray:
