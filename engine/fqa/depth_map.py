@@ -21,8 +21,8 @@ import numpy as np
 
 from ..slides.base import Slide
 from .focuslitenn import FocusLiteNN
-from .heatmap import (GRID_STRIDE, PATCH, HeatmapGeometry, compute_heatmap, heatmap_geometry, score_block,
-                      tissue_scorer)
+from .heatmap import (GRID_STRIDE, PATCH, HeatmapGeometry, compute_heatmap, heatmap_geometry, score_pixels,
+                      tissue_grid, tissue_scorer)
 from .heatmap_source import DEFAULT_CACHE_BYTES, ScoreGridSlide, scorer_for
 
 
@@ -124,7 +124,11 @@ class DepthMapSlide(ScoreGridSlide):
         return float(self.base.planes_um[0]), float(self.base.planes_um[-1])
 
     def _compute_block(self, b) -> np.ndarray:
-        per_plane = [score_block(self.base, {"s": self.scorer, "tissue": tissue_scorer}, self.geometry, b, p,
-                                 mask_glass=False) for p in range(self.base.plane_count)]
-        return depth_on_tissue(np.stack([g["s"] for g in per_plane]), np.stack([g["tissue"] > 0.5 for g in per_plane]),
-                               self.base.planes_um)[0]
+        g = self.geometry
+        rgbs = [self.base.read_region(g.level, b.x, b.y, b.w, b.h, p) for p in range(self.base.plane_count)]
+        tissue = np.stack([tissue_grid(rgb, g.patch, g.stride, b.phase) for rgb in rgbs])
+        if not tissue.any():  # glass in every plane: nothing to score
+            return np.full(tissue.shape[1:], np.nan, np.float32)
+        scores = np.stack([score_pixels(rgb, b, {"s": self.scorer}, g.patch, g.stride, mask_glass=False)["s"]
+                           for rgb in rgbs])
+        return depth_on_tissue(scores, tissue, self.base.planes_um)[0]

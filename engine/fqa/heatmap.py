@@ -218,20 +218,23 @@ def blocks(geom: HeatmapGeometry, tile_patches: int) -> Iterator[Block]:
             yield block(geom, r0, min(r0 + tile_patches, rows), c0, min(c0 + tile_patches, cols))
 
 
-def tissue_scorer(rgb: np.ndarray, patch: int, stride: int, phase: tuple[int, int] = (0, 0)) -> np.ndarray:
-    """A TileScorer giving 1.0 for a tissue patch and 0.0 for glass (`tissue.tissue_patches`)."""
+def tissue_grid(rgb: np.ndarray, patch: int, stride: int, phase: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Which patches of a tile (laid out as for a TileScorer) are tissue (`tissue.tissue_patches`)."""
     dy, dx = phase
-    return tissue_patches(rgb[dy:rgb.shape[0] - STRIDE, dx:rgb.shape[1] - STRIDE], patch, stride).astype(np.float32)
+    return tissue_patches(rgb[dy:rgb.shape[0] - STRIDE, dx:rgb.shape[1] - STRIDE], patch, stride)
+
+
+def tissue_scorer(rgb: np.ndarray, patch: int, stride: int, phase: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """A TileScorer giving 1.0 for a tissue patch and 0.0 for glass."""
+    return tissue_grid(rgb, patch, stride, phase).astype(np.float32)
 
 
 def score_pixels(rgb: np.ndarray, b: Block, scorers: dict[str, TileScorer], patch: int,
                  stride: int, mask_glass: bool = True) -> dict[str, np.ndarray]:
     """Scores (r1 − r0, c1 − c0) float32 of the block's patches from its pixels, NaN on glass
     (every patch scored when ``mask_glass`` is False)."""
-    dy, dx = b.phase
     shape = (b.r1 - b.r0, b.c1 - b.c0)
-    tissue = (tissue_patches(rgb[dy:b.h - STRIDE, dx:b.w - STRIDE], patch, stride) if mask_glass
-              else np.ones(shape, bool))
+    tissue = tissue_grid(rgb, patch, stride, b.phase) if mask_glass else np.ones(shape, bool)
     out = {}
     with _torch_threads(1):
         for name, scorer in scorers.items():
@@ -243,10 +246,10 @@ def score_pixels(rgb: np.ndarray, b: Block, scorers: dict[str, TileScorer], patc
 
 
 def score_block(slide: Slide, scorers: dict[str, TileScorer], geom: HeatmapGeometry, b: Block,
-                plane: int = 0, mask_glass: bool = True) -> dict[str, np.ndarray]:
+                plane: int = 0) -> dict[str, np.ndarray]:
     """Read and score one block of ``geom`` on ``plane`` (for lazily computed heatmaps)."""
     rgb = slide.read_region(geom.level, b.x, b.y, b.w, b.h, plane)
-    return score_pixels(rgb, b, scorers, geom.patch, geom.stride, mask_glass)
+    return score_pixels(rgb, b, scorers, geom.patch, geom.stride)
 
 
 def compute_heatmap(slide: Slide, scorers: dict[str, TileScorer], *, level: int = 0, plane: int = 0,

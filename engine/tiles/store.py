@@ -177,8 +177,8 @@ class TileStore:
             return u == uid or (isinstance(u, str) and u.startswith(uid + "|"))
 
         with self._lock:
-            for u in [u for u in self._slides if derived(u)]:
-                del self._slides[u]
+            for u in [u for u in list(self._slides.keys()) if derived(u)]:
+                self._slides.pop(u, None)  # weak: it may have gone meanwhile
         return self.cache.discard(lambda k: derived(getattr(k, "slide_uid", None)))
 
     def close(self) -> None:
