@@ -7,6 +7,7 @@ awaits.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ import pyqtgraph as pg
 import qasync
 from PySide6.QtWidgets import QApplication
 
+from engine.cli import UserError
 from engine.slides.base import Slide
 
 from .window import MainWindow
@@ -80,6 +82,18 @@ def run_viewer(slide: Slide | None = None, path: str | None = None, z_um: float 
     return 0
 
 
+def _unwritable_reason(path) -> str:
+    """Why a file cannot be written at ``path``, in a few words."""
+    p = Path(path)
+    if p.is_dir():
+        return "it is a folder"
+    if not p.parent.is_dir():
+        return f"no folder {p.parent}"
+    if not os.access(p.parent, os.W_OK):
+        return f"folder {p.parent} is not writable"
+    return "the image could not be saved there"
+
+
 async def until_painted(window: MainWindow, timeout_s: float, poll_s: float = 0.02) -> bool:
     """Wait until the visible tiles (slide and overlay) show their exact pixels and the overview
     is drawn; False on timeout."""
@@ -111,7 +125,7 @@ def screenshot(slide: Slide, out: Path, size: tuple[int, int] = SCREENSHOT_SIZE,
         elapsed = time.perf_counter() - t0
         app.processEvents()
         if not window.grab().save(str(out), "PNG"):
-            raise OSError(f"{out}: cannot write the PNG")
+            raise UserError(f"{out}: cannot write the PNG ({_unwritable_reason(out)})")
         window.canvas.stop()
         await asyncio.sleep(0)  # let the cancelled tile tasks finish before the loop closes
         return elapsed if painted else None

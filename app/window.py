@@ -146,8 +146,12 @@ class MainWindow(QMainWindow):
                                         lambda: self.overlays.kind.key if self.overlays.kind else None,
                                         lambda: self.slide)
         self._action(view, "Show / hide the o&verlay", self.toggle_overlay, QKeySequence("O"))
-        # The overlay menu lists the classical metrics: import them now, off the UI thread.
+        # The overlay menu lists the classical metrics, and the first turn of the focus knob off a
+        # plane needs the refocusing model (it imports torch, ~2 s): import both now, off the UI
+        # thread, so neither freezes the window when first used.
         self.executor.submit(importlib.import_module, "engine.fqa.metrics")
+        if refocus_available():
+            self.executor.submit(importlib.import_module, "engine.refocus.refocused_slide")
         self._fill_recent()
 
     def _action(self, menu, text, slot, shortcut=None) -> QAction:
@@ -252,6 +256,7 @@ class MainWindow(QMainWindow):
         self.overlays.set_slide(slide, plane)
         title = slide.path or "built-in slide"
         self.setWindowTitle(f"FineFocus — {Path(title).name if slide.path else title}")
+        self.overview.set_thumbnail(None, slide.dimensions)  # never the old slide's picture meanwhile
         self._load_overview()
         if old is not None and old is not slide:
             self.store.forget(old)

@@ -181,7 +181,8 @@ class SlideCanvas(pg.GraphicsView):
         if factor <= 0:
             raise ValueError("zoom factor must be positive")
         limit = MAX_SCREEN_PX_PER_PX / max(self.screen_px_per_level0_px(), 1e-12)
-        factor = min(factor, limit)
+        if factor > 1:  # zooming in stops at the limit; past it (the wheel allows more) it stays put
+            factor = max(1.0, min(factor, limit))
         if center is None:
             x, y, w, h = self.view_rect()
             center = (x + w / 2, y + h / 2)

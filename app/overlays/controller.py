@@ -68,6 +68,7 @@ class OverlayController(QObject):
         self._sources: OrderedDict[tuple, Slide] = OrderedDict()
         self._ranges: dict[str, tuple[float, float]] = {}  # kind key → colour scale on this slide
         self._task: asyncio.Task | None = None
+        self._stop = threading.Event()  # set: the build under way (if any) is to stop
         self._cursor: tuple[float, float] | None = None
         self._readout_task: asyncio.Task | None = None
         self._shown_kind: str | None = None  # key of the kind whose source the canvas draws
@@ -123,6 +124,10 @@ class OverlayController(QObject):
     def _cancel(self) -> None:
         if self._task is not None and not self._task.done():
             self._task.cancel()
+        # Tell a build under way on its thread to stop now: the task's own CancelledError may
+        # never be delivered (the window closing stops the loop first), and a fused fit would
+        # then run on for minutes and hold the process at exit.
+        self._stop.set()
         self._task = None
 
     def _update(self) -> None:
@@ -139,13 +144,15 @@ class OverlayController(QObject):
         if self._shown_kind != self.kind.key:  # another kind: off with the old one while building
             self.canvas.set_overlay(None)
             self._shown_kind = None
-        self._task = asyncio.get_running_loop().create_task(self._prepare(self.kind, self.slide, self.plane, key))
+        self._stop = threading.Event()
+        self._task = asyncio.get_running_loop().create_task(
+            self._prepare(self.kind, self.slide, self.plane, key, self._stop))
         self.changed.emit()
 
-    async def _prepare(self, kind: OverlayKind, slide: Slide, plane: int, key: tuple) -> None:
+    async def _prepare(self, kind: OverlayKind, slide: Slide, plane: int, key: tuple,
+                       stop: threading.Event) -> None:
         loop = asyncio.get_running_loop()
         value_range = self._ranges.get(kind.key) if kind.follows_plane else None
-        stop = threading.Event()
         extra = {}
         if kind.reports_progress:
             def progress(fraction: float) -> None:  # called on the worker

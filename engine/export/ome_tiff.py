@@ -17,6 +17,7 @@ no level is ever held whole in memory. BigTIFF is used when the raw pixels excee
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -101,20 +102,28 @@ def write_ome_tiff(path: str | Path, slide: Slide, *, tile: int = 512,
     metadata["Plane"] = {"PositionZ": planes, "PositionZUnit": ["µm"] * n}
     counter = [0]
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tifffile.TiffWriter(path, bigtiff=raw_bytes > (2 << 30) - (64 << 20), ome=True) as tif:
-        for k, level in enumerate(levels):
-            lv = slide.levels[level]
-            options = dict(
-                shape=(n, lv.height, lv.width, 3), dtype=np.uint8, tile=(tile, tile),
-                photometric="rgb", compression=codec, compressionargs=codec_args,
-            )
-            if slide.mpp:
-                options.update(resolution=(1e4 / (slide.mpp[0] * lv.downsample),
-                                           1e4 / (slide.mpp[1] * lv.downsample)),
-                               resolutionunit="CENTIMETER")
-            data = _tiles(slide, level, tile, counter, total, progress)
-            if k == 0:
-                tif.write(data, subifds=len(levels) - 1, metadata=metadata, **options)
-            else:
-                tif.write(data, subfiletype=1, metadata=None, **options)
+    # Written beside the target and renamed onto it when complete: an interrupted or failed
+    # export never leaves a truncated file under the final name (nor destroys one already there).
+    part = path.with_name(path.name + ".part")
+    try:
+        with tifffile.TiffWriter(part, bigtiff=raw_bytes > (2 << 30) - (64 << 20), ome=True) as tif:
+            for k, level in enumerate(levels):
+                lv = slide.levels[level]
+                options = dict(
+                    shape=(n, lv.height, lv.width, 3), dtype=np.uint8, tile=(tile, tile),
+                    photometric="rgb", compression=codec, compressionargs=codec_args,
+                )
+                if slide.mpp:
+                    options.update(resolution=(1e4 / (slide.mpp[0] * lv.downsample),
+                                               1e4 / (slide.mpp[1] * lv.downsample)),
+                                   resolutionunit="CENTIMETER")
+                data = _tiles(slide, level, tile, counter, total, progress)
+                if k == 0:
+                    tif.write(data, subifds=len(levels) - 1, metadata=metadata, **options)
+                else:
+                    tif.write(data, subfiletype=1, metadata=None, **options)
+        os.replace(part, path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
     return path

@@ -164,3 +164,23 @@ def test_coarse_pixels_stand_in_until_the_fine_tiles_arrive(window, qtbot):
     slide.gate.set()
     settle(qtbot, canvas)
     assert_view_shows_slide(canvas, slide, plane=0)
+
+
+def test_zoom_in_past_the_limit_never_zooms_out(window, qtbot, zstack):
+    window.set_slide(zstack)
+    canvas = window.canvas
+    canvas.set_view_rect(100, 100, 20, 15)  # far past 16 screen px per slide px (the wheel allows it)
+    before = canvas.view_rect()
+    canvas.zoom(2.0)
+    after = canvas.view_rect()
+    assert after[2] <= before[2] * 1.0001
+
+
+def test_a_new_slide_never_shows_the_old_slides_overview(window, qtbot, zstack):
+    from engine.slides.array import ArraySlide
+
+    window.set_slide(zstack)
+    qtbot.waitUntil(lambda: window.overview.slide_size == zstack.dimensions, timeout=10000)
+    other = ArraySlide([np.full((300, 500, 3), 200, np.uint8)])
+    window.set_slide(other)
+    assert window.overview.slide_size == other.dimensions  # at once, before its thumbnail loads

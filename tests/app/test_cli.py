@@ -70,3 +70,13 @@ def test_headless_commands_never_import_qt(ome_path):
                          text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert '"planes_um"' in run.stdout and run.stderr.strip().endswith("NO-QT")
+
+
+def test_a_screenshot_that_cannot_be_written_is_one_line_and_exit_2(ome_path, tmp_path):
+    folder = tmp_path / "shot.png"
+    folder.mkdir()
+    run = finefocus("view", ome_path, "--screenshot", folder, "--size", "400x300")
+    assert run.returncode == 2, run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("finefocus")]  # (Qt's offscreen notes aside)
+    assert len(errors) == 1 and "shot.png" in errors[0] and "it is a folder" in errors[0]
+    assert "Traceback" not in run.stderr

@@ -316,3 +316,18 @@ def test_fine_focus_between_planes_does_not_restart_an_overlay_being_built(windo
     assert window.overlays._task is task and not task.cancelled()
     qtbot.waitUntil(window.overlays.ready, timeout=180000)
     assert window.canvas.overlay_source is not None
+
+
+def test_closing_stops_an_overlay_build_on_its_thread(window, qtbot, slide):
+    """The fused fit is told to stop at once: it must not run on for minutes after the window
+    closed (the cancelled task may never run again to pass the word)."""
+    window.set_slide(slide)
+    window.overlay_menu.fill()
+    acts = window.overlay_menu.actions()
+    if "fused" not in acts:
+        pytest.skip("engine.fusion provides no fused heatmap source")
+    acts["fused"].trigger()
+    stop = window.overlays._stop
+    assert window.overlays.preparing and not stop.is_set()
+    window.overlays.close()
+    assert stop.is_set()

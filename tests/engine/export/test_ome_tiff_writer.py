@@ -114,3 +114,18 @@ def test_the_writer_reads_tile_by_tile_never_a_whole_level(tmp_path):
     assert max(w for _, w, _ in source.requests) <= 128
     assert max(h for _, _, h in source.requests) <= 128
     assert {level for level, _, _ in source.requests} == set(range(source.level_count))
+
+
+def test_a_failed_export_leaves_the_existing_file_and_no_partial_one(tmp_path):
+    """The source has a corrupt tile: the export fails with the slide's error, the file already at
+    the target is untouched and no partial file is left beside it."""
+    from engine.slides.base import SlideError
+
+    src, _ = slide_files.write_ome_zstack(tmp_path / "src.ome.tiff", (-1.0, 0.0, 1.0), size=(600, 400))
+    slide_files.corrupt_first_tile(src)
+    target = tmp_path / "out.ome.tiff"
+    target.write_bytes(b"an earlier export")
+    with open_slide(src) as slide, pytest.raises(SlideError, match="src.ome.tiff"):
+        write_ome_tiff(target, slide, tile=256)
+    assert target.read_bytes() == b"an earlier export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.ome.tiff", "src.ome.tiff"]
