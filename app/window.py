@@ -37,6 +37,12 @@ FILE_FILTER = ("Slides (*.svs *.tif *.tiff *.ndpi *.vms *.vmu *.scn *.mrxs *.svs
                "*.ome.tif *.ome.tiff *.png *.jpg *.jpeg);;All files (*)")
 
 
+def _close_result(future) -> None:
+    """Close the slide a finished (abandoned) open produced, if it produced one."""
+    if not future.cancelled() and future.exception() is None and future.result() is not None:
+        future.result().close()
+
+
 def refocus_available() -> bool:
     """True when the refocusing weights ship (resources/weights/refocus.pt): the focus slider is
     then continuous; otherwise it steps between captured planes."""
@@ -227,10 +233,13 @@ class MainWindow(QMainWindow):
         name = "the built-in slide" if path is None else Path(path).name or str(path)
 
         async def job(progress):
-            loop = asyncio.get_running_loop()
+            opening = self.executor.submit(open_slide, None if path is None else str(path))
             try:
-                slide = await loop.run_in_executor(self.executor, open_slide, None if path is None else str(path))
+                slide = await asyncio.wrap_future(opening)
             except asyncio.CancelledError:
+                # Superseded by a newer open: the slide this one still opens is closed when it
+                # arrives, not left holding its file until garbage collection.
+                opening.add_done_callback(_close_result)
                 raise
             except Exception as exc:  # every bad file: a dialog, the window stays up
                 self.show_error(describe(path, exc))
