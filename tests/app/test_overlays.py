@@ -299,15 +299,20 @@ def test_view_names_a_bad_overlay_in_one_line_and_exits_2(tmp_path, capsys):
     assert "--opacity" in capsys.readouterr().err and not out.exists()
 
 
-def test_fine_focus_between_planes_does_not_restart_an_overlay_being_built(window, qtbot, slide):
-    """The fused fit runs for the nearest plane; turning the knob by 0.1 µm keeps that plane
-    nearest, so the fit goes on instead of starting again at every step."""
+def start_fused_fit(window, slide) -> None:
+    """Open ``slide`` and choose the fused-IQA overlay: its fit starts off the UI thread."""
     window.set_slide(slide)
     window.overlay_menu.fill()
     acts = window.overlay_menu.actions()
     if "fused" not in acts:
         pytest.skip("engine.fusion provides no fused heatmap source")
     acts["fused"].trigger()
+
+
+def test_fine_focus_between_planes_does_not_restart_an_overlay_being_built(window, qtbot, slide):
+    """The fused fit runs for the nearest plane; turning the knob by 0.1 µm keeps that plane
+    nearest, so the fit goes on instead of starting again at every step."""
+    start_fused_fit(window, slide)
     task, plane = window.overlays._task, window.focus.plane
     assert task is not None and not task.done()
     for _ in range(2):
@@ -321,12 +326,7 @@ def test_fine_focus_between_planes_does_not_restart_an_overlay_being_built(windo
 def test_closing_stops_an_overlay_build_on_its_thread(window, qtbot, slide):
     """The fused fit is told to stop at once: it must not run on for minutes after the window
     closed (the cancelled task may never run again to pass the word)."""
-    window.set_slide(slide)
-    window.overlay_menu.fill()
-    acts = window.overlay_menu.actions()
-    if "fused" not in acts:
-        pytest.skip("engine.fusion provides no fused heatmap source")
-    acts["fused"].trigger()
+    start_fused_fit(window, slide)
     stop = window.overlays._stop
     assert window.overlays.preparing and not stop.is_set()
     window.overlays.close()
