@@ -55,6 +55,8 @@ def register(sub) -> None:
     e.add_argument("--random-models", type=int, default=0, metavar="K",
                    help="add K models that output uniform random numbers (thesis Table 4.4)")
     e.add_argument("--stacks", type=int, default=None, metavar="N", help="focal stacks to render (default 32; rendered once, then cached)")
+    e.add_argument("--protocol", choices=("thesis", "patch"), default="thesis",
+                   help="thesis: whole 1024-px images scored as `fqa score` does (default); patch: single 235-px patches")
     _model_args(e, variant=False)
     e.add_argument("--json", action="store_true", help="print the full report as JSON")
     e.set_defaults(handler=eval_command)
@@ -187,11 +189,12 @@ def eval_command(args: argparse.Namespace) -> int:
     models = _models(args)
     progress = None if args.json else (lambda step: print(f"  {step}…", file=sys.stderr, flush=True))
     report = evaluate_seed(args.seed, models, stacks=stacks, random_k=args.random_models, config=config,
-                           progress=progress)
+                           progress=progress, protocol=args.protocol)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"phantom seed {args.seed}: {report['patches']} patches of {stacks} stacks"
+    unit = "images" if args.protocol == "thesis" else "patches"
+    print(f"phantom seed {args.seed} ({args.protocol} protocol): {report[unit]} {unit} of {stacks} stacks"
           + (" (a tuning seed)" if report["tuning_seed"] else ""))
     print(f"{'method':28s} {'SRCC':>7s} {'PLCC':>7s}")
     for r in report["rows"]:

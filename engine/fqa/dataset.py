@@ -12,6 +12,8 @@ Sources:
   "sharpest plane at that location" (not the mean of the per-pixel best-focus map: a section
   3–6 µm thick holds detail at several depths, z*(x, y) varies by ~0.9 µm (SD) within a patch,
   and its mean can sit ~0.65 µm from the patch's sharpest plane).
+* `phantom_image_stacks`: the evaluation protocol of the thesis (`engine.fqa.evaluate`): focal
+  stacks of whole 1024-px images with the image's own z*, yielded one stack at a time.
 * `slide_stacks`: a user's multi-plane slide (any backend). z* per location is the plane of
   maximum Laplacian energy, refined by a parabola through its neighbours.
 
@@ -144,6 +146,50 @@ def phantom_stacks(seeds: Sequence[int], stacks_per_seed: int, *, rng_seed: int 
             if progress:
                 progress(done / total)
     return StackSet(np.stack(imgs), np.stack(labels).astype(np.float32), np.stack(zs).astype(np.float32))
+
+
+#: The side (px) of an image in the thesis' evaluation protocol: FocusPath's 1024 × 1024 images.
+IMAGE_PX = 1024
+
+
+def phantom_image_stacks(seed: int, n_stacks: int, *, rng_seed: int = 0, image: int = IMAGE_PX,
+                         span_um: float = 3.0, step_um: float = 0.5, size: tuple[int, int] = (40_000, 30_000),
+                         stain: str = "he", min_tissue: float = 0.6,
+                         noise: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray, float]]:
+    """Yield ``n_stacks`` focal stacks of whole ``image``-px images of phantom ``seed``, as
+    FocusPath holds them (thesis Sec. 2.1.2): (planes uint8 (Z, image, image, 3), z (Z,) µm, z* µm).
+
+    Regions are drawn on the phantom's 512-px block grid and kept when at least ``min_tissue`` of
+    their in-focus pixels are tissue (checked first on a cheap 8× coarser render). z* is the plane at
+    which the whole image is sharpest (`PhantomSlide.best_focus_of_region`), the planes z* + offsets
+    on a jittered grid from −``span_um`` to +``span_um`` (snapped to the renderer's 0.1 µm knots),
+    imaged as the phantom's scanner captures them (its sensor noise) unless ``noise`` is False."""
+    from ..phantom import PhantomSlide
+
+    rng = np.random.default_rng(rng_seed)
+    slide = PhantomSlide(seed=int(seed), size=size, stain=stain)
+    W, H = slide.dimensions
+    got, tries = 0, 0
+    while got < n_stacks:
+        tries += 1
+        if tries > 200 * n_stacks:
+            raise RuntimeError(f"phantom seed {seed}: too little tissue for {n_stacks} {image}-px images")
+        bx = int(rng.integers(0, (W - image) // _BLOCK + 1)) * _BLOCK
+        by = int(rng.integers(0, (H - image) // _BLOCK + 1)) * _BLOCK
+        coarse = slide.truth(3, bx, by, image // 8, image // 8, 0.0)
+        if tissue_pixels(coarse).mean() < min_tissue - 0.15:
+            continue
+        zstar = slide.best_focus_of_region(0, bx, by, image, image)
+        if tissue_pixels(slide.truth(0, bx, by, image, image, zstar)).mean() < min_tissue:
+            continue
+        z = np.round((zstar + plane_offsets(rng, span_um, step_um)) * 10) / 10
+        if noise:
+            planes = [slide.renderer.render(0, bx, by, image, image, float(zi), noise=True, plane_key=2000 + i)
+                      for i, zi in enumerate(z)]
+        else:
+            planes = [slide.truth(0, bx, by, image, image, float(zi)) for zi in z]
+        got += 1
+        yield np.stack(planes), z.astype(np.float32), float(zstar)
 
 
 def sharpest_z(stack_gray: np.ndarray, z_um: Sequence[float]) -> float:

@@ -5,15 +5,22 @@ import argparse
 import json
 
 from ..cli import UserError
-from .evaluate import TrainingSeedError, evaluate
+from .evaluate import DEFAULT_STACKS, PROTOCOLS, EvalArgumentError, evaluate
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate focus models on phantom z-stacks (JSON)",
                        description="Render phantom focal stacks for --seed and print SRCC, PLCC, KRCC, "
-                                   "ROC-AUC, PR-AUC and ms per megapixel for every model and metric.")
+                                   "ROC-AUC, PR-AUC and ms per megapixel for every model and metric. "
+                                   "--protocol thesis (default) scores whole 1024-px images as the thesis "
+                                   "scores FocusPath (mean of 235-px patches at stride 128 over tissue, "
+                                   "as `fqa score`); --protocol patch scores single 235-px patches.")
     p.add_argument("--seed", type=int, required=True, help="phantom seed (not a training seed)")
-    p.add_argument("--stacks", type=int, default=96, help="number of focal stacks (13 planes each)")
+    p.add_argument("--stacks", type=int, default=None,
+                   help="number of focal stacks, 13 planes each (default: "
+                        + ", ".join(f"{k} {v}" for k, v in DEFAULT_STACKS.items()) + ")")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="thesis",
+                   help="thesis: whole 1024-px images (default); patch: single 235-px patches")
     p.add_argument("--model", action="append", default=[], help="extra weights file(s) to evaluate")
     p.add_argument("--clean", action="store_true", help="noise-free planes (default: with the phantom's sensor noise)")
     p.add_argument("--json", action="store_true", help="print JSON (default: a table)")
@@ -22,13 +29,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _eval(args) -> int:
     try:
-        result = evaluate(args.seed, args.stacks, args.model, noise=not args.clean)
-    except TrainingSeedError as exc:
+        result = evaluate(args.seed, args.stacks, args.model, noise=not args.clean, protocol=args.protocol)
+    except EvalArgumentError as exc:
         raise UserError(str(exc)) from None
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"phantom seed {result['seed']}: {result['patches']} patches, blurry = |z − z*| ≥ {result['blurry_um']} µm")
+    what = (f"{result['images']} images of {result['image_px']} px" if result["protocol"] == "thesis"
+            else f"{result['patches']} patches")
+    print(f"phantom seed {result['seed']} ({result['protocol']} protocol): {what}, "
+          f"blurry = |z − z*| ≥ {result['blurry_um']} µm")
     print(f"{'model':28s} {'SRCC':>7s} {'PLCC':>7s} {'KRCC':>7s} {'ROC':>7s} {'PR':>7s} {'ms/MPx':>8s}")
     for r in result["rows"]:
         print(f"{r['model']:28s} {r['srcc']:7.4f} {r['plcc']:7.4f} {r['krcc']:7.4f} {r['roc_auc']:7.4f} "

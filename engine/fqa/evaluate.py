@@ -1,32 +1,49 @@
 """Focus-quality evaluation on phantom z-stacks: every model and metric side by side.
 
-Protocol (thesis Sec. 3.4.2 adapted to the phantom): ``n_stacks`` focal stacks of 235×235 px
-patches are rendered from phantom seed S (never a training seed), planes at the stack's z* plus
-offsets from −3 to +3 µm every 0.5 µm (jittered, snapped to 0.1 µm), as the phantom's scanner
-captures them (its sensor noise, as in the real scans FocusPath holds) unless ``noise=False``. Every patch of every stack is
-pooled: SRCC, PLCC and KRCC between a model's blur score (higher = blurrier) and the truth
-|z − z*| in µm; ROC-AUC and PR-AUC for "blurry" = |z − z*| ≥ 1 µm (about one depth of field of a
-0.75 NA objective in green light, λ/NA² ≈ 0.96 µm). ``ms_per_mpx`` is the scoring time per
-megapixel of patches on this machine, measured in the same run.
+Two protocols; both pool every image or patch of every stack and report SRCC, PLCC and KRCC
+between a model's blur score (higher = blurrier) and the truth |z − z*| in µm, ROC-AUC and PR-AUC
+for "blurry" = |z − z*| ≥ 1 µm (about one depth of field of a 0.75 NA objective in green light,
+λ/NA² ≈ 0.96 µm), and ``ms_per_mpx``, the scoring time per megapixel on this machine, measured in
+the same run. Planes are at z* plus offsets from −3 to +3 µm every 0.5 µm (jittered, snapped to
+0.1 µm), imaged as the phantom's scanner captures them (its sensor noise, as in the real scans
+FocusPath holds) unless ``noise=False``.
+
+* ``thesis`` (default; thesis Sec. 3.4.2 on FocusPath): ``n_stacks`` focal stacks of whole
+  1024 × 1024 images, z* = the plane at which the image is sharpest. A model's score of an image is
+  the mean of its 235-px patch scores at stride 128 over the image's tissue patches, exactly the
+  score `finefocus fqa score` gives an image ("we densely sample the original patches with a stride
+  of 128×128 and the average score is taken as the overall sharpness").
+* ``patch``: ``n_stacks`` focal stacks of single 235-px patches, each with its own z*: how well one
+  heatmap cell is scored, a harder task (one patch's content decides its score).
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..evaluation import correlation_row
-from .dataset import TRAINING_SEED_BASE, StackSet, phantom_digest, phantom_stacks
+from .dataset import IMAGE_PX, TRAINING_SEED_BASE, StackSet, phantom_digest, phantom_image_stacks, phantom_stacks
 from .focuslitenn import load_model, weights_path
+from .heatmap import GRID_STRIDE, PATCH, STRIDE, _torch_threads, tissue_grid
+from .heatmap_source import scorer_for
 from .metrics import METRICS, to_gray
 
 BLURRY_UM = 1.0
 SHIPPED_KERNELS = (1, 2, 10)
+PROTOCOLS = ("thesis", "patch")
+#: Default number of focal stacks per protocol (13 planes each).
+DEFAULT_STACKS = {"thesis": 32, "patch": 96}
 
 
-class TrainingSeedError(ValueError):
+class EvalArgumentError(ValueError):
+    """An evaluation request that cannot be run (reported to the user as one line)."""
+
+
+class TrainingSeedError(EvalArgumentError):
     pass
 
 
@@ -35,12 +52,17 @@ class TrainingSeedError(ValueError):
 EVAL_CACHE = Path("checkpoints") / "fqa-eval"
 
 
-def evaluation_stacks(seed: int, n_stacks: int = 96, noise: bool = True, cache: Path | None = EVAL_CACHE) -> StackSet:
-    """The stacks `evaluate` scores, rendered once per (seed, stacks, noise, phantom version)."""
+def _check_seed(seed: int) -> None:
     if seed >= TRAINING_SEED_BASE:
         raise TrainingSeedError(f"seed {seed} is a training seed (≥ {TRAINING_SEED_BASE}); evaluate on another")
     if seed < 0:
         raise TrainingSeedError(f"seed {seed} is negative")
+
+
+def evaluation_stacks(seed: int, n_stacks: int = 96, noise: bool = True, cache: Path | None = EVAL_CACHE) -> StackSet:
+    """The patch stacks `evaluate` scores (``patch`` protocol), rendered once per (seed, stacks,
+    noise, phantom version)."""
+    _check_seed(seed)
     path = None
     if cache is not None:
         path = Path(cache) / f"eval-{seed}-{n_stacks}-{'noisy' if noise else 'clean'}-{phantom_digest()}.npz"
@@ -90,15 +112,153 @@ def shipped_models(extra: list[str] | None = None) -> dict:
     return models
 
 
-def evaluate(seed: int, n_stacks: int = 96, extra_models: list[str] | None = None, noise: bool = True) -> dict:
-    """The evaluation table as a dict: {"seed", "patches", "rows": [{"model", srcc, ...}]}."""
+def evaluate(seed: int, n_stacks: int | None = None, extra_models: list[str] | None = None, noise: bool = True,
+             protocol: str = "thesis") -> dict:
+    """The evaluation table of ``protocol`` (see the module docstring) as a dict:
+    {"seed", "protocol", ..., "rows": [{"model", "srcc", ...}]}, rows best SRCC first."""
+    if protocol not in PROTOCOLS:
+        raise EvalArgumentError(f"protocol {protocol!r}: not one of {', '.join(PROTOCOLS)}")
+    n = DEFAULT_STACKS[protocol] if n_stacks is None else int(n_stacks)
+    if n < 1:
+        raise EvalArgumentError(f"--stacks {n}: needs at least one stack")
+    if protocol == "thesis":
+        return evaluate_images(seed, n, extra_models, noise)
+    return evaluate_patches(seed, n, extra_models, noise)
+
+
+def _rows(scores: dict[str, np.ndarray], secs: dict[str, float], labels: np.ndarray, mpx: float) -> list[dict]:
+    rows = []
+    for name, pred in scores.items():
+        row = {"model": name, **correlation_row(pred, labels, BLURRY_UM), "ms_per_mpx": 1000 * secs[name] / mpx}
+        rows.append({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
+    rows.sort(key=lambda r: -r["srcc"] if np.isfinite(r["srcc"]) else 2)
+    return rows
+
+
+def image_scorers(extra_models: list[str] | None = None) -> dict[str, tuple]:
+    """{name: (TileScorer, identity)} of the shipped FocusLiteNN weights, ``extra_models``
+    (weights files, named by their stem) and every classical metric, as `finefocus fqa score` runs
+    them (identities as `scorer_for` gives them: they name the weights' digest)."""
+    names = [f"focuslitenn-{k}" for k in SHIPPED_KERNELS if weights_path(k).exists()]
+    out = {n: scorer_for(n)[:2] for n in names}
+    for path in extra_models or []:
+        out[Path(path).stem] = scorer_for(path)[:2]
+    for name in METRICS:
+        out[name] = scorer_for(name)[:2]
+    return out
+
+
+def image_scores(rgb: np.ndarray, scorers: dict, patch: int = PATCH,
+                 stride: int = GRID_STRIDE) -> tuple[dict[str, float], dict[str, float]]:
+    """Each TileScorer's score of a whole uint8 (H, W, 3) image, the score `finefocus fqa score`
+    gives: the mean over its tissue patches (all patches when none is tissue) of ``patch``-px
+    patches at ``stride`` px; and each scorer's time (s)."""
+    padded = np.pad(rgb, ((0, STRIDE), (0, STRIDE), (0, 0)), mode="edge")  # a TileScorer's tile margin
+    tissue = tissue_grid(padded, patch, stride)
+    if not tissue.any():
+        tissue[:] = True
+    out, took = {}, {}
+    for name, scorer in scorers.items():
+        t = time.perf_counter()
+        out[name] = float(scorer(padded, patch, stride)[tissue].mean())
+        took[name] = time.perf_counter() - t
+    return out, took
+
+
+@dataclass
+class ImageScores:
+    """Scores of every image of the thesis protocol's stacks: ``scores[name]`` (N,) (higher =
+    blurrier), ``seconds[name]`` (total scoring time), ``labels`` (N,) |z − z*| µm, ``stack`` (N,)
+    the stack of each image, ``megapixels`` scored per model, ``image_px`` the images' side."""
+    scores: dict[str, np.ndarray]
+    seconds: dict[str, float]
+    labels: np.ndarray
+    stack: np.ndarray
+    megapixels: float
+    image_px: int
+
+
+def _key(identity: str) -> str:
+    import hashlib
+
+    return hashlib.sha1(identity.encode()).hexdigest()[:16]
+
+
+def image_score_table(seed: int, n_stacks: int, scorers: dict[str, tuple], noise: bool = True,
+                      cache: Path | None = EVAL_CACHE, workers: int = 2,
+                      image: int = IMAGE_PX) -> ImageScores:
+    """Render the thesis protocol's ``n_stacks`` image stacks of ``seed`` (`phantom_image_stacks`)
+    and score every image with every scorer ({name: (TileScorer, identity)}) on ``workers``
+    threads. Scores are kept per scorer identity in ``cache`` (one file per seed, stacks, noise
+    and phantom version), so `fqa eval` and `fusion eval` of one seed render its stacks once and
+    a retrained model (a new identity) is scored afresh."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _check_seed(seed)
+    path = None
+    stored: dict[str, np.ndarray] = {}
+    if cache is not None:
+        path = Path(cache) / f"images-{seed}-{n_stacks}-{image}-{'noisy' if noise else 'clean'}-{phantom_digest()}.npz"
+        if path.exists():
+            with np.load(path) as f:
+                stored = {k: f[k] for k in f.files}
+    todo = {n: sc for n, (sc, ident) in scorers.items() if "s" + _key(ident) not in stored}
+    if todo or "labels" not in stored:
+        todo = {n: sc for n, (sc, _) in scorers.items()}  # the stacks are rendered anyway: score all
+        scores = {n: [] for n in todo}
+        secs = {n: 0.0 for n in todo}
+        labels, stack, px = [], [], 0
+
+        def score_one(rgb: np.ndarray) -> tuple[dict, dict]:
+            with _torch_threads(1):
+                return image_scores(rgb, todo)
+
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            for s_i, (planes, z, zstar) in enumerate(phantom_image_stacks(seed, n_stacks, rng_seed=seed + 7,
+                                                                         noise=noise, image=image)):
+                for (out, took), zi in zip(pool.map(score_one, planes), z):
+                    for n in todo:
+                        scores[n].append(out[n])
+                        secs[n] += took[n]
+                    labels.append(abs(float(zi) - zstar))
+                    stack.append(s_i)
+                px += planes.shape[0] * planes.shape[1] * planes.shape[2]
+        stored.update(labels=np.asarray(labels, np.float64), stack=np.asarray(stack, np.int32),
+                      megapixels=np.float64(px / 1e6))
+        for n, (_, ident) in scorers.items():
+            stored["s" + _key(ident)] = np.asarray(scores[n], np.float64)
+            stored["t" + _key(ident)] = np.float64(secs[n])
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(path.stem + ".part.npz")
+                np.savez(tmp, **stored)
+                tmp.replace(path)
+            except OSError:
+                pass  # a read-only working folder: evaluate without the cache
+    return ImageScores({n: stored["s" + _key(i)] for n, (_, i) in scorers.items()},
+                       {n: float(stored["t" + _key(i)]) for n, (_, i) in scorers.items()},
+                       stored["labels"], stored["stack"], float(stored["megapixels"]), image)
+
+
+def evaluate_images(seed: int, n_stacks: int = DEFAULT_STACKS["thesis"], extra_models: list[str] | None = None,
+                    noise: bool = True, workers: int = 2) -> dict:
+    """The ``thesis`` protocol (module docstring): whole 1024-px images scored as `fqa score`
+    scores them."""
+    t = image_score_table(seed, n_stacks, image_scorers(extra_models), noise, workers=workers)
+    rows = _rows(t.scores, t.seconds, t.labels, t.megapixels)
+    return {"seed": seed, "protocol": "thesis", "stacks": n_stacks, "images": int(len(t.labels)),
+            "image_px": t.image_px, "patch": PATCH, "stride": GRID_STRIDE,
+            "blurry_um": BLURRY_UM, "sensor_noise": noise, "rows": rows}
+
+
+def evaluate_patches(seed: int, n_stacks: int = DEFAULT_STACKS["patch"], extra_models: list[str] | None = None,
+                     noise: bool = True) -> dict:
+    """The ``patch`` protocol (module docstring): {"seed", "patches", "rows": [{"model", srcc, ...}]}."""
     stacks = evaluation_stacks(seed, n_stacks, noise)
     imgs, labels = _flat(stacks)
     mpx = imgs.shape[0] * imgs.shape[1] * imgs.shape[2] / 1e6
-    rows = []
-    for name, (scores, secs) in blur_scores(imgs, shipped_models(extra_models)).items():
-        row = {"model": name, **correlation_row(scores, labels, BLURRY_UM), "ms_per_mpx": 1000 * secs / mpx}
-        rows.append({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
-    rows.sort(key=lambda r: -r["srcc"] if np.isfinite(r["srcc"]) else 2)
-    return {"seed": seed, "stacks": n_stacks, "patches": int(len(labels)), "blurry_um": BLURRY_UM,
+    res = blur_scores(imgs, shipped_models(extra_models))
+    rows = _rows({k: v[0] for k, v in res.items()}, {k: v[1] for k, v in res.items()}, labels, mpx)
+    return {"seed": seed, "protocol": "patch", "stacks": n_stacks, "patches": int(len(labels)), "blurry_um": BLURRY_UM,
             "sensor_noise": noise, "rows": rows}

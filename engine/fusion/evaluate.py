@@ -1,11 +1,17 @@
-"""Evaluate fusion on phantom z-stacks: `finefocus fusion eval --seed S`.
+"""Evaluate fusion on phantom z-stacks: `finefocus fusion eval --seed S [--protocol thesis|patch]`.
 
-Patches of phantom stacks of seed S (exact labels |z − z*| in µm, `engine.fqa.dataset`), with
-the phantom scanner's sensor noise (`engine.fqa.dataset.with_sensor_noise`, seeded by S: the noise
-`finefocus fqa eval` and FocusLiteNN's validation see), are scored by every model; each single model, each fusion
-variant (fitted unsupervised on these same patches' scores, as on a user's slide) and RRF are
-compared by SRCC and PLCC against the labels. ``random_models`` adds K models that output
-uniform random numbers (thesis Table 4.4).
+Phantom focal stacks of seed S (exact labels |z − z*| in µm, `engine.fqa.dataset`), as the
+phantom's scanner captures them (its sensor noise, the noise `finefocus fqa eval` and
+FocusLiteNN's validation see), are scored by every model; each single model, each fusion variant
+(fitted unsupervised on these same scores, as on a user's slide) and RRF are compared by SRCC and
+PLCC against the labels. ``random_models`` adds K models that output uniform random numbers
+(thesis Table 4.4). Protocols, as in `engine.fqa.evaluate`:
+
+* ``thesis`` (default): whole 1024-px images, each scored as `finefocus fqa score` scores an image
+  (thesis Ch. 4 fuses the FQA scores of FocusPath's images). The scores are the very ones
+  `fqa eval --seed S` computes for the same number of stacks (shared cache,
+  `engine.fqa.evaluate.image_score_table`).
+* ``patch``: single 235-px patches, each with its own z* (one heatmap cell).
 
 Seeds: training seeds (≥ ``TRAINING_SEED_BASE``) are refused. The fusion hyper-parameters
 were picked on ``TUNING_SEEDS`` only; evaluate on any other seed for an honest figure.
@@ -125,26 +131,46 @@ def compare_methods(scores: np.ndarray, labels: np.ndarray, names: Sequence[str]
     return {"rows": rows, "weights": weights, "uncertainty": uncertainty}
 
 
+def score_images(seed: int, stacks: int, models: ModelSet, *, noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(N, M) scores of every image of the thesis protocol's ``stacks`` stacks of ``seed`` and their
+    (N,) labels in µm; a model that is the mean of several scorers (`ModelSet.components`) scores
+    an image by the mean of their image scores (the same tissue patches count for each)."""
+    from ..fqa.evaluate import image_score_table
+    from ..fqa.heatmap_source import scorer_for
+
+    atoms = sorted({a for comps in models.components.values() for a in comps})
+    table = image_score_table(seed, stacks, {a: scorer_for(a)[:2] for a in atoms}, noise)
+    scores = np.stack([np.mean([table.scores[a] for a in models.components[n]], 0) for n in models.names], 1)
+    return scores, table.labels.astype(np.float64)
+
+
+PROTOCOLS = ("thesis", "patch")
+
+
 def evaluate_seed(seed: int, models: ModelSet, *, stacks: int = DEFAULT_STACKS, random_k: int = 0,
                   noise: bool = True, config: FusionConfig | None = None,
-                  progress: Callable[[str], None] | None = None) -> dict:
+                  progress: Callable[[str], None] | None = None, protocol: str = "thesis") -> dict:
     """The full `fusion eval` report for phantom seed ``seed``."""
     check_eval_seed(seed)
     if random_k < 0:
         raise ValueError(f"--random-models must be >= 0, got {random_k}")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol {protocol!r}: not one of {', '.join(PROTOCOLS)}")
     if progress:
-        progress("stacks")
-    s = phantom_eval_stacks(seed, stacks)
-    if progress:
-        progress("scores")
-    scores, labels = score_stacks(s, models, noise_seed=seed if noise else None)
+        progress("stacks and scores")
+    if protocol == "thesis":
+        scores, labels = score_images(seed, stacks, models, noise=noise)
+    else:
+        s = phantom_eval_stacks(seed, stacks)
+        scores, labels = score_stacks(s, models, noise_seed=seed if noise else None)
     names = models.names
     if random_k:
         rnames, rscores = random_models(len(labels), random_k, seed)
         names, scores = names + rnames, np.concatenate([scores, rscores], 1)
     cfg = config or FusionConfig()
     out = compare_methods(scores, labels, names, config=cfg, progress=progress)
-    out.update({"seed": seed, "tuning_seed": seed in TUNING_SEEDS, "patches": int(len(labels)),
+    unit = "images" if protocol == "thesis" else "patches"
+    out.update({"seed": seed, "protocol": protocol, unit: int(len(labels)), "tuning_seed": seed in TUNING_SEEDS,
                 "stacks": stacks, "noise": noise, "random_models": random_k, "skipped": models.skipped,
                 "config": {"steps": cfg.steps, "lr": cfg.lr, "scale_floor": cfg.scale_floor,
                            "leave_one_out": cfg.leave_one_out, "seed": cfg.seed,

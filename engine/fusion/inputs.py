@@ -36,6 +36,9 @@ class ModelSet:
     patch_scorers: dict[str, Callable[[np.ndarray], np.ndarray]] = field(default_factory=dict)
     tile_scorers: dict[str, TileScorer] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    #: Each model as the mean of named scorers (`engine.fqa.heatmap_source.scorer_for` names):
+    #: how the image-level evaluation reuses `finefocus fqa eval`'s scores of the same images.
+    components: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -94,16 +97,19 @@ def default_models(metrics: list[str] | None = None, focuslitenn: bool = True,
             name = "focuslitenn-" + "+".join(str(k) for k in nets)
             ms.patch_scorers[name] = _mean_of([_focuslitenn_patch_scorer(m) for m in nets.values()])
             ms.tile_scorers[name] = _mean_of([focuslitenn_scorer(m) for m in nets.values()])
+            ms.components[name] = [f"focuslitenn-{k}" for k in nets]
         else:
             for k, model in nets.items():
                 ms.patch_scorers[f"focuslitenn-{k}"] = _focuslitenn_patch_scorer(model)
                 ms.tile_scorers[f"focuslitenn-{k}"] = focuslitenn_scorer(model)
+                ms.components[f"focuslitenn-{k}"] = [f"focuslitenn-{k}"]
     names = list(FUSION_METRICS) if metrics is None else list(metrics)
     for name in names:
         if name not in METRICS:
             raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
         ms.patch_scorers[name] = _metric_patch_scorer(METRICS[name])
         ms.tile_scorers[name] = metric_scorer(METRICS[name])
+        ms.components[name] = [name]
     return ms
 
 

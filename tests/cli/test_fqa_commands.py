@@ -147,10 +147,11 @@ def test_eval_prints_every_model_and_metric_side_by_side(weights, capsys, tmp_pa
     from engine.fqa.metrics import METRICS
 
     monkeypatch.chdir(tmp_path)  # the rendered stacks are cached under ./checkpoints/fqa-eval
-    assert main(["fqa", "eval", "--seed", "11", "--stacks", "3", "--model", weights, "--json"]) == 0
+    assert main(["fqa", "eval", "--seed", "11", "--stacks", "3", "--protocol", "patch", "--model", weights,
+                 "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert len(list((tmp_path / "checkpoints" / "fqa-eval").glob("eval-11-3-noisy-*.npz"))) == 1
-    assert doc["seed"] == 11 and doc["patches"] == 3 * 13
+    assert doc["seed"] == 11 and doc["protocol"] == "patch" and doc["patches"] == 3 * 13
     rows = {r["model"]: r for r in doc["rows"]}
     shipped = {f"focuslitenn-{k}" for k in SHIPPED_KERNELS if weights_path(k).exists()}
     assert set(rows) == set(METRICS) | shipped | {"log"}
@@ -160,6 +161,40 @@ def test_eval_prints_every_model_and_metric_side_by_side(weights, capsys, tmp_pa
     assert rows["log"]["srcc"] > 0.5  # the hand-set LoG model sees defocus
     srccs = [r["srcc"] for r in doc["rows"]]
     assert srccs == sorted(srccs, reverse=True)
+
+
+def test_eval_thesis_protocol_scores_whole_images_as_fqa_score_does(weights, capsys, tmp_path):
+    """The default protocol: one stack of 13 whole 1024-px phantom images, each image scored as
+    `fqa score` scores it; the hand-set LoG model orders the planes by defocus."""
+    from engine.fqa.metrics import METRICS
+
+    assert main(["fqa", "eval", "--seed", "11", "--stacks", "1", "--model", weights, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["protocol"] == "thesis" and doc["images"] == 13 and doc["image_px"] == 1024
+    assert (doc["patch"], doc["stride"]) == (235, 128)
+    rows = {r["model"]: r for r in doc["rows"]}
+    assert set(METRICS) | {"log"} <= set(rows)
+    assert rows["log"]["srcc"] > 0.5
+    for r in rows.values():
+        assert {"srcc", "plcc", "krcc", "roc_auc", "pr_auc", "ms_per_mpx"} <= set(r) and r["ms_per_mpx"] > 0
+
+
+def test_eval_image_score_is_the_score_of_fqa_score(weights, capsys, tmp_path):
+    from engine.fqa.evaluate import image_scores
+    from engine.fqa.heatmap_source import scorer_for
+
+    rgb = psf_blur(cmu_region((600, 1500, 1024, 1024)), 1.0, 0.499)
+    path = tmp_path / "plane.png"
+    Image.fromarray(rgb).save(path)
+    assert main(["fqa", "score", str(path), "--model", weights, "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    scores, took = image_scores(rgb, {"log": scorer_for(weights)[0]})
+    assert scores["log"] == pytest.approx(row["score"], rel=1e-5) and took["log"] > 0
+
+
+def test_eval_refuses_bad_arguments_in_one_line(capsys):
+    assert main(["fqa", "eval", "--seed", "11", "--stacks", "0", "--json"]) == 2
+    one_error_line(capsys, "--stacks 0", "at least one stack")
 
 
 def test_eval_refuses_a_training_seed(capsys):

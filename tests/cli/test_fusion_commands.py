@@ -94,7 +94,7 @@ def cached_stacks(tmp_path, monkeypatch):
 
 def test_eval_compares_single_models_fusion_variants_and_rrf(cached_stacks, capsys):
     assert main(["fusion", "eval", "--seed", str(SEED), "--stacks", str(STACKS), "--random-models", "2",
-                 "--steps", "150", "--json"]) == 0
+                 "--steps", "150", "--protocol", "patch", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     methods = [r["method"] for r in doc["rows"]]
     singles = [r["method"] for r in doc["rows"] if r["kind"] == "single"]
@@ -105,11 +105,26 @@ def test_eval_compares_single_models_fusion_variants_and_rrf(cached_stacks, caps
         assert set(doc["weights"][v]) == set(singles)
         assert {"top_decile_rank_error", "rest_rank_error"} <= set(doc["uncertainty"][v])
     assert doc["seed"] == SEED and doc["random_models"] == 2 and doc["tuning_seed"] is False
-    assert doc["stacks"] == STACKS and doc["patches"] > 0
+    assert doc["stacks"] == STACKS and doc["patches"] > 0 and doc["protocol"] == "patch"
+
+
+def test_eval_thesis_protocol_fuses_the_image_scores_fqa_eval_reports(capsys, tmp_path, monkeypatch):
+    """Default protocol: whole 1024-px images scored as `fqa score` scores them; `fusion eval`
+    reuses `fqa eval`'s scores of the same stacks, so a single model's row agrees with it."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["fqa", "eval", "--seed", "12", "--stacks", "1", "--json"]) == 0
+    fqa = {r["model"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert main(["fusion", "eval", "--seed", "12", "--stacks", "1", "--steps", "100", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["protocol"] == "thesis" and doc["images"] == 13
+    rows = {r["method"]: r for r in doc["rows"]}
+    assert rows["difference_of_gaussians"]["srcc"] == pytest.approx(fqa["difference_of_gaussians"]["srcc"], abs=1e-4)
+    assert {"SF-ms", "RF-ms", "SF-m", "RRF"} <= set(rows)
 
 
 def test_eval_prints_a_table_without_json(cached_stacks, capsys):
-    assert main(["fusion", "eval", "--seed", str(SEED), "--stacks", str(STACKS), "--steps", "100"]) == 0
+    assert main(["fusion", "eval", "--seed", str(SEED), "--stacks", str(STACKS), "--steps", "100",
+                 "--protocol", "patch"]) == 0
     out = capsys.readouterr().out
     assert "SRCC" in out and "RRF" in out and "SF-ms" in out
 
