@@ -12,7 +12,11 @@ FocusPath holds) unless ``noise=False``.
   1024 × 1024 images, z* = the plane at which the image is sharpest. A model's score of an image is
   the mean of its 235-px patch scores at stride 128 over the image's tissue patches, exactly the
   score `finefocus fqa score` gives an image ("we densely sample the original patches with a stride
-  of 128×128 and the average score is taken as the overall sharpness").
+  of 128×128 and the average score is taken as the overall sharpness"). Rows also give
+  ``within_stack_srcc``, the mean SRCC inside one stack (ordering one location's planes, free of
+  calibration across locations). With ``noise=False`` the energy of Laplacian row measures the
+  phantom's ceiling: that is the measure that defines z*, yet the section's depth makes its
+  fall-off differ on the two sides of z*, so it orders |z − z*| imperfectly.
 * ``patch``: ``n_stacks`` focal stacks of single 235-px patches, each with its own z*: how well one
   heatmap cell is scored, a harder task (one patch's content decides its score).
 """
@@ -25,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..evaluation import correlation_row
+from ..evaluation import correlation_row, srcc
 from .dataset import IMAGE_PX, TRAINING_SEED_BASE, StackSet, phantom_digest, phantom_image_stacks, phantom_stacks
 from .focuslitenn import load_model, weights_path
 from .heatmap import GRID_STRIDE, PATCH, STRIDE, _torch_threads, tissue_grid
@@ -126,10 +130,21 @@ def evaluate(seed: int, n_stacks: int | None = None, extra_models: list[str] | N
     return evaluate_patches(seed, n, extra_models, noise)
 
 
-def _rows(scores: dict[str, np.ndarray], secs: dict[str, float], labels: np.ndarray, mpx: float) -> list[dict]:
+def within_stack_srcc(pred: np.ndarray, labels: np.ndarray, stack: np.ndarray) -> float:
+    """Mean over stacks of the SRCC between ``pred`` and ``labels`` within one stack: how well a
+    score orders the planes of one location by |z − z*|, whatever its scale across locations."""
+    vals = [srcc(pred[stack == k], labels[stack == k]) for k in np.unique(stack)]
+    vals = [v for v in vals if np.isfinite(v)]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def _rows(scores: dict[str, np.ndarray], secs: dict[str, float], labels: np.ndarray, mpx: float,
+          stack: np.ndarray | None = None) -> list[dict]:
     rows = []
     for name, pred in scores.items():
         row = {"model": name, **correlation_row(pred, labels, BLURRY_UM), "ms_per_mpx": 1000 * secs[name] / mpx}
+        if stack is not None:
+            row["within_stack_srcc"] = within_stack_srcc(pred, labels, stack)
         rows.append({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
     rows.sort(key=lambda r: -r["srcc"] if np.isfinite(r["srcc"]) else 2)
     return rows
@@ -246,7 +261,7 @@ def evaluate_images(seed: int, n_stacks: int = DEFAULT_STACKS["thesis"], extra_m
     """The ``thesis`` protocol (module docstring): whole 1024-px images scored as `fqa score`
     scores them."""
     t = image_score_table(seed, n_stacks, image_scorers(extra_models), noise, workers=workers)
-    rows = _rows(t.scores, t.seconds, t.labels, t.megapixels)
+    rows = _rows(t.scores, t.seconds, t.labels, t.megapixels, t.stack)
     return {"seed": seed, "protocol": "thesis", "stacks": n_stacks, "images": int(len(t.labels)),
             "image_px": t.image_px, "patch": PATCH, "stride": GRID_STRIDE,
             "blurry_um": BLURRY_UM, "sensor_noise": noise, "rows": rows}

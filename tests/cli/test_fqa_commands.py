@@ -163,12 +163,14 @@ def test_eval_prints_every_model_and_metric_side_by_side(weights, capsys, tmp_pa
     assert srccs == sorted(srccs, reverse=True)
 
 
-def test_eval_thesis_protocol_scores_whole_images_as_fqa_score_does(weights, capsys, tmp_path):
+def test_eval_thesis_protocol_scores_whole_images_as_fqa_score_does(weights, capsys, tmp_path, monkeypatch):
     """The default protocol: one stack of 13 whole 1024-px phantom images, each image scored as
     `fqa score` scores it; the hand-set LoG model orders the planes by defocus."""
     from engine.fqa.metrics import METRICS
 
+    monkeypatch.chdir(tmp_path)  # the image scores are cached under ./checkpoints/fqa-eval
     assert main(["fqa", "eval", "--seed", "11", "--stacks", "1", "--model", weights, "--json"]) == 0
+    assert len(list((tmp_path / "checkpoints" / "fqa-eval").glob("images-11-1-1024-noisy-*.npz"))) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["protocol"] == "thesis" and doc["images"] == 13 and doc["image_px"] == 1024
     assert (doc["patch"], doc["stride"]) == (235, 128)
@@ -177,6 +179,19 @@ def test_eval_thesis_protocol_scores_whole_images_as_fqa_score_does(weights, cap
     assert rows["log"]["srcc"] > 0.5
     for r in rows.values():
         assert {"srcc", "plcc", "krcc", "roc_auc", "pr_auc", "ms_per_mpx"} <= set(r) and r["ms_per_mpx"] > 0
+        assert r["within_stack_srcc"] == pytest.approx(r["srcc"], abs=1e-4)  # one stack: the same figure
+
+
+def test_within_stack_srcc_ignores_scale_across_stacks():
+    from engine.fqa.evaluate import within_stack_srcc
+    from engine.evaluation import srcc
+
+    labels = np.tile(np.arange(5.0), 2)
+    stack = np.repeat([0, 1], 5)
+    pred = labels + 10 * stack  # each stack perfectly ordered, on different scales
+    pred[[0, 1]] = pred[[1, 0]]  # one swap in the first stack
+    assert within_stack_srcc(pred, labels, stack) == pytest.approx((0.9 + 1.0) / 2)
+    assert srcc(pred, labels) < 0.6
 
 
 def test_eval_image_score_is_the_score_of_fqa_score(weights, capsys, tmp_path):
