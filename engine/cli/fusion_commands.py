@@ -55,8 +55,9 @@ def register(sub) -> None:
     e.add_argument("--random-models", type=int, default=0, metavar="K",
                    help="add K models that output uniform random numbers (thesis Table 4.4)")
     e.add_argument("--stacks", type=int, default=None, metavar="N", help="focal stacks to render (default 32; rendered once, then cached)")
-    e.add_argument("--protocol", choices=("thesis", "patch"), default="thesis",
-                   help="thesis: whole 1024-px images scored as `fqa score` does (default); patch: single 235-px patches")
+    e.add_argument("--protocol", choices=("patch", "thesis"), default="patch",
+                   help="patch: single 235-px patches, the heatmap cells `fusion heatmap` fuses (default); "
+                        "thesis: whole 1024-px images scored as `fqa score` does")
     _model_args(e, variant=False)
     e.add_argument("--json", action="store_true", help="print the full report as JSON")
     e.set_defaults(handler=eval_command)

@@ -7,11 +7,12 @@ FocusLiteNN's validation see), are scored by every model; each single model, eac
 PLCC against the labels. ``random_models`` adds K models that output uniform random numbers
 (thesis Table 4.4). Protocols, as in `engine.fqa.evaluate`:
 
-* ``thesis`` (default): whole 1024-px images, each scored as `finefocus fqa score` scores an image
+* ``patch`` (default): single 235-px patches, each with its own z*: the unit the product fuses
+  (`finefocus fusion heatmap` fits on one slide's heatmap cells).
+* ``thesis``: whole 1024-px images, each scored as `finefocus fqa score` scores an image
   (thesis Ch. 4 fuses the FQA scores of FocusPath's images). The scores are the very ones
   `fqa eval --seed S` computes for the same number of stacks (shared cache,
   `engine.fqa.evaluate.image_score_table`).
-* ``patch``: single 235-px patches, each with its own z* (one heatmap cell).
 
 Seeds: training seeds (≥ ``TRAINING_SEED_BASE``) are refused. The fusion hyper-parameters
 were picked on ``TUNING_SEEDS`` only; evaluate on any other seed for an honest figure.
@@ -144,12 +145,12 @@ def score_images(seed: int, stacks: int, models: ModelSet, *, noise: bool = True
     return scores, table.labels.astype(np.float64)
 
 
-PROTOCOLS = ("thesis", "patch")
+PROTOCOLS = ("patch", "thesis")
 
 
 def evaluate_seed(seed: int, models: ModelSet, *, stacks: int = DEFAULT_STACKS, random_k: int = 0,
                   noise: bool = True, config: FusionConfig | None = None,
-                  progress: Callable[[str], None] | None = None, protocol: str = "thesis") -> dict:
+                  progress: Callable[[str], None] | None = None, protocol: str = "patch") -> dict:
     """The full `fusion eval` report for phantom seed ``seed``."""
     check_eval_seed(seed)
     if random_k < 0:

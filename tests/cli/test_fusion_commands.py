@@ -109,12 +109,13 @@ def test_eval_compares_single_models_fusion_variants_and_rrf(cached_stacks, caps
 
 
 def test_eval_thesis_protocol_fuses_the_image_scores_fqa_eval_reports(capsys, tmp_path, monkeypatch):
-    """Default protocol: whole 1024-px images scored as `fqa score` scores them; `fusion eval`
-    reuses `fqa eval`'s scores of the same stacks, so a single model's row agrees with it."""
+    """Whole 1024-px images scored as `fqa score` scores them; `fusion eval` reuses `fqa eval`'s
+    scores of the same stacks, so a single model's row agrees with it."""
     monkeypatch.chdir(tmp_path)
     assert main(["fqa", "eval", "--seed", "12", "--stacks", "1", "--json"]) == 0
     fqa = {r["model"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
-    assert main(["fusion", "eval", "--seed", "12", "--stacks", "1", "--steps", "100", "--json"]) == 0
+    assert main(["fusion", "eval", "--seed", "12", "--stacks", "1", "--steps", "100", "--protocol", "thesis",
+                 "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["protocol"] == "thesis" and doc["images"] == 13
     rows = {r["method"]: r for r in doc["rows"]}
@@ -123,8 +124,7 @@ def test_eval_thesis_protocol_fuses_the_image_scores_fqa_eval_reports(capsys, tm
 
 
 def test_eval_prints_a_table_without_json(cached_stacks, capsys):
-    assert main(["fusion", "eval", "--seed", str(SEED), "--stacks", str(STACKS), "--steps", "100",
-                 "--protocol", "patch"]) == 0
+    assert main(["fusion", "eval", "--seed", str(SEED), "--stacks", str(STACKS), "--steps", "100"]) == 0
     out = capsys.readouterr().out
     assert "SRCC" in out and "RRF" in out and "SF-ms" in out
 
