@@ -22,6 +22,7 @@ FocusPath holds) unless ``noise=False``.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ import torch
 from ..evaluation import correlation_row, srcc
 from .dataset import IMAGE_PX, TRAINING_SEED_BASE, StackSet, phantom_digest, phantom_image_stacks, phantom_stacks
 from .focuslitenn import load_model, weights_path
-from .heatmap import GRID_STRIDE, PATCH, STRIDE, _torch_threads, tissue_grid
+from .heatmap import GRID_STRIDE, PATCH, compute_heatmap
 from .heatmap_source import scorer_for
 from .metrics import METRICS, to_gray
 
@@ -157,7 +158,12 @@ def image_scorers(extra_models: list[str] | None = None) -> dict[str, tuple]:
     names = [f"focuslitenn-{k}" for k in SHIPPED_KERNELS if weights_path(k).exists()]
     out = {n: scorer_for(n)[:2] for n in names}
     for path in extra_models or []:
-        out[Path(path).stem] = scorer_for(path)[:2]
+        try:
+            out[Path(path).stem] = scorer_for(path)[:2]
+        except FileNotFoundError:
+            raise EvalArgumentError(f"{path}: no such weights file") from None
+        except Exception as exc:  # not FocusLiteNN weights
+            raise EvalArgumentError(f"{path}: cannot load FocusLiteNN weights ({exc.__class__.__name__})") from None
     for name in METRICS:
         out[name] = scorer_for(name)[:2]
     return out
@@ -166,17 +172,18 @@ def image_scorers(extra_models: list[str] | None = None) -> dict[str, tuple]:
 def image_scores(rgb: np.ndarray, scorers: dict, patch: int = PATCH,
                  stride: int = GRID_STRIDE) -> tuple[dict[str, float], dict[str, float]]:
     """Each TileScorer's score of a whole uint8 (H, W, 3) image, the score `finefocus fqa score`
-    gives: the mean over its tissue patches (all patches when none is tissue) of ``patch``-px
-    patches at ``stride`` px; and each scorer's time (s)."""
-    padded = np.pad(rgb, ((0, STRIDE), (0, STRIDE), (0, 0)), mode="edge")  # a TileScorer's tile margin
-    tissue = tissue_grid(padded, patch, stride)
-    if not tissue.any():
-        tissue[:] = True
+    gives it, by the same code: `compute_heatmap` over the image, then the mean over its tissue
+    patches (``patch`` px at ``stride`` px; NaN when none is tissue); and each scorer's time (s)."""
+    from ..slides.array import ArraySlide
+
+    slide = ArraySlide([rgb], min_size=1 << 30)
     out, took = {}, {}
     for name, scorer in scorers.items():
         t = time.perf_counter()
-        out[name] = float(scorer(padded, patch, stride)[tissue].mean())
+        grid = compute_heatmap(slide, {name: scorer}, patch=patch, stride=stride, prefetch=False)[0][name]
         took[name] = time.perf_counter() - t
+        vals = grid[np.isfinite(grid)]
+        out[name] = float(vals.mean()) if vals.size else float("nan")
     return out, took
 
 
@@ -191,6 +198,18 @@ class ImageScores:
     stack: np.ndarray
     megapixels: float
     image_px: int
+
+
+def scoring_digest() -> str:
+    """8 hex digits of the code that samples, masks and scores the images (dataset, tissue mask,
+    heatmap, metrics, this module): cached image scores are only reused by the code that made them."""
+    import hashlib
+
+    h = hashlib.sha1()
+    here = Path(__file__).resolve().parent
+    for f in ("dataset.py", "tissue.py", "heatmap.py", "metrics.py", "evaluate.py"):
+        h.update((here / f).read_bytes())
+    return h.hexdigest()[:8]
 
 
 def _key(identity: str) -> str:
@@ -213,42 +232,53 @@ def image_score_table(seed: int, n_stacks: int, scorers: dict[str, tuple], noise
     path = None
     stored: dict[str, np.ndarray] = {}
     if cache is not None:
-        path = Path(cache) / f"images-{seed}-{n_stacks}-{image}-{'noisy' if noise else 'clean'}-{phantom_digest()}.npz"
-        if path.exists():
+        name = f"images-{seed}-{n_stacks}-{image}-{'noisy' if noise else 'clean'}-{phantom_digest()}-{scoring_digest()}.npz"
+        path = Path(cache) / name
+        try:
             with np.load(path) as f:
                 stored = {k: f[k] for k in f.files}
-    todo = {n: sc for n, (sc, ident) in scorers.items() if "s" + _key(ident) not in stored}
-    if todo or "labels" not in stored:
-        todo = {n: sc for n, (sc, _) in scorers.items()}  # the stacks are rendered anyway: score all
+        except FileNotFoundError:
+            pass
+        except Exception:  # a damaged cache file (e.g. an interrupted write): score afresh
+            stored = {}
+    if any("s" + _key(ident) not in stored for _, ident in scorers.values()) or "labels" not in stored:
+        # The stacks are rendered anyway: score every requested scorer, and keep no score of the
+        # old file, so scores and labels always come from one rendering.
+        todo = {n: sc for n, (sc, _) in scorers.items()}
         scores = {n: [] for n in todo}
         secs = {n: 0.0 for n in todo}
         labels, stack, px = [], [], 0
-
-        def score_one(rgb: np.ndarray) -> tuple[dict, dict]:
-            with _torch_threads(1):
-                return image_scores(rgb, todo)
-
-        with ThreadPoolExecutor(max(1, workers)) as pool:
-            for s_i, (planes, z, zstar) in enumerate(phantom_image_stacks(seed, n_stacks, rng_seed=seed + 7,
-                                                                         noise=noise, image=image)):
-                for (out, took), zi in zip(pool.map(score_one, planes), z):
-                    for n in todo:
-                        scores[n].append(out[n])
-                        secs[n] += took[n]
-                    labels.append(abs(float(zi) - zstar))
-                    stack.append(s_i)
-                px += planes.shape[0] * planes.shape[1] * planes.shape[2]
-        stored.update(labels=np.asarray(labels, np.float64), stack=np.asarray(stack, np.int32),
-                      megapixels=np.float64(px / 1e6))
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)  # the workers score on one core each (the setting is process-wide)
+        try:
+            with ThreadPoolExecutor(max(1, workers)) as pool:
+                stacks = phantom_image_stacks(seed, n_stacks, rng_seed=seed + 7, noise=noise, image=image)
+                for s_i, (planes, z, zstar) in enumerate(stacks):
+                    for (out, took), zi in zip(pool.map(lambda rgb: image_scores(rgb, todo), planes), z):
+                        for n in todo:
+                            scores[n].append(out[n])
+                            secs[n] += took[n]
+                        labels.append(abs(float(zi) - zstar))
+                        stack.append(s_i)
+                    px += planes.shape[0] * planes.shape[1] * planes.shape[2]
+        except RuntimeError as exc:  # too little tissue on this seed for the stacks asked for
+            raise EvalArgumentError(str(exc)) from None
+        finally:
+            torch.set_num_threads(before)
+        stored = {"labels": np.asarray(labels, np.float64), "stack": np.asarray(stack, np.int32),
+                  "megapixels": np.float64(px / 1e6)}
         for n, (_, ident) in scorers.items():
             stored["s" + _key(ident)] = np.asarray(scores[n], np.float64)
             stored["t" + _key(ident)] = np.float64(secs[n])
         if path is not None:
             try:
+                import tempfile
+
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(path.stem + ".part.npz")
-                np.savez(tmp, **stored)
-                tmp.replace(path)
+                fd, tmp = tempfile.mkstemp(suffix=".part.npz", dir=path.parent)
+                with os.fdopen(fd, "wb") as f:
+                    np.savez(f, **stored)
+                os.replace(tmp, path)
             except OSError:
                 pass  # a read-only working folder: evaluate without the cache
     return ImageScores({n: stored["s" + _key(i)] for n, (_, i) in scorers.items()},

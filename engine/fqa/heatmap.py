@@ -248,8 +248,25 @@ def score_pixels(rgb: np.ndarray, b: Block, scorers: dict[str, TileScorer], patc
 def score_block(slide: Slide, scorers: dict[str, TileScorer], geom: HeatmapGeometry, b: Block,
                 plane: int = 0) -> dict[str, np.ndarray]:
     """Read and score one block of ``geom`` on ``plane`` (for lazily computed heatmaps)."""
-    rgb = slide.read_region(geom.level, b.x, b.y, b.w, b.h, plane)
+    lv = slide.levels[geom.level]
+    rgb = edge_filled(slide.read_region(geom.level, b.x, b.y, b.w, b.h, plane), b, geom, lv.width, lv.height)
     return score_pixels(rgb, b, scorers, geom.patch, geom.stride)
+
+
+def edge_filled(rgb: np.ndarray, b: Block, geom: HeatmapGeometry, width: int, height: int) -> np.ndarray:
+    """A block's pixels with whatever lies past the level's edges (``width`` × ``height`` px,
+    where `Slide.read_region` gives white) replaced by the nearest pixel inside. The metrics'
+    filters reach into the halo: a white margin would be a false edge and make the border patches
+    of a tissue image (e.g. a cropped field scored by `fqa score`) look sharper than they are."""
+    x0 = b.c0 * geom.stride - b.phase[1]  # level px of the block's first column / row
+    y0 = b.r0 * geom.stride - b.phase[0]
+    h, w = rgb.shape[:2]
+    left, top = max(0, -x0), max(0, -y0)
+    right, bottom = max(0, x0 + w - width), max(0, y0 + h - height)
+    if not (left or top or right or bottom) or left + right >= w or top + bottom >= h:
+        return rgb
+    inner = rgb[top:h - bottom, left:w - right]
+    return np.pad(inner, ((top, bottom), (left, right), (0, 0)), mode="edge")
 
 
 def compute_heatmap(slide: Slide, scorers: dict[str, TileScorer], *, level: int = 0, plane: int = 0,
@@ -301,9 +318,12 @@ def _torch_threads(n: int) -> Iterator[None]:
 
 def _read_blocks(slide: Slide, geom: HeatmapGeometry, todo: list[Block], plane: int,
                  prefetch: bool) -> Iterator[tuple[Block, np.ndarray]]:
-    """(block, pixels) in order; with ``prefetch`` the next block is read in a thread meanwhile."""
+    """(block, pixels) in order; with ``prefetch`` the next block is read in a thread meanwhile.
+    Context past the level's edges is the nearest edge pixel (`edge_filled`)."""
+    lv = slide.levels[geom.level]
+
     def read(b: Block) -> np.ndarray:
-        return slide.read_region(geom.level, b.x, b.y, b.w, b.h, plane)
+        return edge_filled(slide.read_region(geom.level, b.x, b.y, b.w, b.h, plane), b, geom, lv.width, lv.height)
 
     if not prefetch or len(todo) < 2:
         for b in todo:

@@ -194,17 +194,47 @@ def test_within_stack_srcc_ignores_scale_across_stacks():
     assert srcc(pred, labels) < 0.6
 
 
-def test_eval_image_score_is_the_score_of_fqa_score(weights, capsys, tmp_path):
+@pytest.mark.parametrize("model", ["weights", "energy_of_laplacian", "tenengrad", "difference_of_gaussians"])
+def test_eval_image_score_is_the_score_of_fqa_score(model, weights, capsys, tmp_path):
+    """The thesis protocol's score of an image is what `fqa score` prints for it, for a
+    FocusLiteNN and for metrics whose filters reach past the image's edges."""
     from engine.fqa.evaluate import image_scores
     from engine.fqa.heatmap_source import scorer_for
 
+    name = weights if model == "weights" else model
     rgb = psf_blur(cmu_region((600, 1500, 1024, 1024)), 1.0, 0.499)
     path = tmp_path / "plane.png"
     Image.fromarray(rgb).save(path)
-    assert main(["fqa", "score", str(path), "--model", weights, "--json"]) == 0
+    assert main(["fqa", "score", str(path), "--model", name, "--json"]) == 0
     [row] = json.loads(capsys.readouterr().out)
-    scores, took = image_scores(rgb, {"log": scorer_for(weights)[0]})
-    assert scores["log"] == pytest.approx(row["score"], rel=1e-5) and took["log"] > 0
+    scores, took = image_scores(rgb, {"m": scorer_for(name)[0]})
+    assert scores["m"] == pytest.approx(row["score"], rel=1e-6) and took["m"] > 0
+
+
+def test_score_of_a_cropped_field_sees_no_false_edge_at_its_border(tmp_path, capsys):
+    """Context past an image's edges is its edge pixels, not white: a blurred tissue crop scores
+    the same whether or not it is framed by more of itself."""
+    from engine.fqa.evaluate import image_scores
+    from engine.fqa.heatmap_source import scorer_for
+
+    big = psf_blur(cmu_region((600, 1500, 1024, 1024)), 1.5, 0.499)
+    crop = big[256:256 + 2 * 128 + 235, 256:256 + 2 * 128 + 235]  # 3×3 patches
+    sc = {"m": scorer_for("energy_of_laplacian")[0]}
+    inner = image_scores(crop, sc)[0]["m"]
+    # the same 9 patches scored inside the big image: rows/cols 2–4 of its 7×7 grid
+    from engine.fqa.heatmap import compute_heatmap
+    from engine.slides.array import ArraySlide
+
+    grid = compute_heatmap(ArraySlide([big], min_size=1 << 30), sc, prefetch=False)[0]["m"]
+    framed = float(np.nanmean(grid[2:5, 2:5]))
+    assert inner == pytest.approx(framed, rel=0.05)
+
+
+def test_eval_refuses_an_unreadable_model_in_one_line(tmp_path, capsys):
+    bad = tmp_path / "notes.pt"
+    bad.write_text("not weights")
+    assert main(["fqa", "eval", "--seed", "11", "--stacks", "1", "--model", str(bad), "--json"]) == 2
+    one_error_line(capsys, "notes.pt", "cannot load")
 
 
 def test_eval_refuses_bad_arguments_in_one_line(capsys):
