@@ -6,6 +6,7 @@ import json
 
 from ..cli import UserError
 from .evaluate import DEFAULT_STACKS, PROTOCOLS, EvalArgumentError, evaluate
+from .focuslitenn import load_model
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _eval(args) -> int:
+    for path in args.model:  # every extra model loads, before any stack is rendered
+        try:
+            load_model(path)
+        except FileNotFoundError:
+            raise UserError(f"{path}: no such weights file") from None
+        except Exception as exc:  # not FocusLiteNN weights
+            raise UserError(f"{path}: cannot load FocusLiteNN weights ({exc.__class__.__name__})") from None
     try:
         result = evaluate(args.seed, args.stacks, args.model, noise=not args.clean, protocol=args.protocol)
     except EvalArgumentError as exc:

@@ -230,10 +230,12 @@ def test_score_of_a_cropped_field_sees_no_false_edge_at_its_border(tmp_path, cap
     assert inner == pytest.approx(framed, rel=0.05)
 
 
-def test_eval_refuses_an_unreadable_model_in_one_line(tmp_path, capsys):
+@pytest.mark.parametrize("protocol", ["thesis", "patch"])
+def test_eval_refuses_an_unreadable_model_in_one_line(protocol, tmp_path, capsys):
     bad = tmp_path / "notes.pt"
     bad.write_text("not weights")
-    assert main(["fqa", "eval", "--seed", "11", "--stacks", "1", "--model", str(bad), "--json"]) == 2
+    assert main(["fqa", "eval", "--seed", "11", "--stacks", "1", "--protocol", protocol, "--model", str(bad),
+                 "--json"]) == 2
     one_error_line(capsys, "notes.pt", "cannot load")
 
 
