@@ -21,7 +21,7 @@ import numpy as np
 
 from ..slides.base import Slide
 from .focuslitenn import FocusLiteNN
-from .heatmap import (GRID_STRIDE, PATCH, HeatmapGeometry, compute_heatmap, edge_filled, heatmap_geometry, score_pixels,
+from .heatmap import (GRID_STRIDE, PATCH, HeatmapGeometry, compute_heatmap, heatmap_geometry, read_block, score_pixels,
                       tissue_grid, tissue_scorer)
 from .heatmap_source import DEFAULT_CACHE_BYTES, ScoreGridSlide, scorer_for
 
@@ -125,9 +125,7 @@ class DepthMapSlide(ScoreGridSlide):
 
     def _compute_block(self, b) -> np.ndarray:
         g = self.geometry
-        lv = self.base.levels[g.level]
-        rgbs = [edge_filled(self.base.read_region(g.level, b.x, b.y, b.w, b.h, p), b, g, lv.width, lv.height)
-                for p in range(self.base.plane_count)]
+        rgbs = [read_block(self.base, g, b, p) for p in range(self.base.plane_count)]
         tissue = np.stack([tissue_grid(rgb, g.patch, g.stride, b.phase) for rgb in rgbs])
         if not tissue.any():  # glass in every plane: nothing to score
             return np.full(tissue.shape[1:], np.nan, np.float32)

@@ -157,13 +157,8 @@ def image_scorers(extra_models: list[str] | None = None) -> dict[str, tuple]:
     them (identities as `scorer_for` gives them: they name the weights' digest)."""
     names = [f"focuslitenn-{k}" for k in SHIPPED_KERNELS if weights_path(k).exists()]
     out = {n: scorer_for(n)[:2] for n in names}
-    for path in extra_models or []:
-        try:
-            out[Path(path).stem] = scorer_for(path)[:2]
-        except FileNotFoundError:
-            raise EvalArgumentError(f"{path}: no such weights file") from None
-        except Exception as exc:  # not FocusLiteNN weights
-            raise EvalArgumentError(f"{path}: cannot load FocusLiteNN weights ({exc.__class__.__name__})") from None
+    for path in extra_models or []:  # `fqa eval` has checked that each one loads
+        out[Path(path).stem] = scorer_for(path)[:2]
     for name in METRICS:
         out[name] = scorer_for(name)[:2]
     return out

@@ -248,9 +248,14 @@ def score_pixels(rgb: np.ndarray, b: Block, scorers: dict[str, TileScorer], patc
 def score_block(slide: Slide, scorers: dict[str, TileScorer], geom: HeatmapGeometry, b: Block,
                 plane: int = 0) -> dict[str, np.ndarray]:
     """Read and score one block of ``geom`` on ``plane`` (for lazily computed heatmaps)."""
+    return score_pixels(read_block(slide, geom, b, plane), b, scorers, geom.patch, geom.stride)
+
+
+def read_block(slide: Slide, geom: HeatmapGeometry, b: Block, plane: int = 0) -> np.ndarray:
+    """The pixels of block ``b`` on ``plane``, as every heatmap and depth map reads them: context
+    past the level's edges is the nearest edge pixel (`edge_filled`)."""
     lv = slide.levels[geom.level]
-    rgb = edge_filled(slide.read_region(geom.level, b.x, b.y, b.w, b.h, plane), b, geom, lv.width, lv.height)
-    return score_pixels(rgb, b, scorers, geom.patch, geom.stride)
+    return edge_filled(slide.read_region(geom.level, b.x, b.y, b.w, b.h, plane), b, geom, lv.width, lv.height)
 
 
 def edge_filled(rgb: np.ndarray, b: Block, geom: HeatmapGeometry, width: int, height: int) -> np.ndarray:
@@ -318,12 +323,10 @@ def _torch_threads(n: int) -> Iterator[None]:
 
 def _read_blocks(slide: Slide, geom: HeatmapGeometry, todo: list[Block], plane: int,
                  prefetch: bool) -> Iterator[tuple[Block, np.ndarray]]:
-    """(block, pixels) in order; with ``prefetch`` the next block is read in a thread meanwhile.
-    Context past the level's edges is the nearest edge pixel (`edge_filled`)."""
-    lv = slide.levels[geom.level]
-
+    """(block, pixels) in order (`read_block`); with ``prefetch`` the next block is read in a
+    thread meanwhile."""
     def read(b: Block) -> np.ndarray:
-        return edge_filled(slide.read_region(geom.level, b.x, b.y, b.w, b.h, plane), b, geom, lv.width, lv.height)
+        return read_block(slide, geom, b, plane)
 
     if not prefetch or len(todo) < 2:
         for b in todo:
