@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .dataset import TRAINING_SEED_BASE, StackSet, cached_phantom_stacks, slide_stacks, with_sensor_noise
+from .dataset import IMAGE_PX, TRAINING_SEED_BASE, StackSet, cached_phantom_stacks, slide_stacks, with_sensor_noise
 from .focuslitenn import load_model, weights_path
 from .train import TrainConfig, train
 from ..cli import UserError
@@ -30,12 +30,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", default=None, metavar="WEIGHTS",
                    help="start from these weights (a file or focuslitenn-N) instead of random ones; "
                         "with --stacks and no --init, the shipped N-kernel weights (fine-tuning)")
-    p.add_argument("--seeds", type=int, default=16, help="number of phantom training seeds")
+    p.add_argument("--seeds", type=int, default=16,
+                   help="number of phantom training seeds of patch stacks (0: train on image stacks alone)")
     p.add_argument("--stacks-per-seed", type=int, default=48)
     p.add_argument("--plane-step", type=float, default=0.5,
                    help="µm between the planes of a phantom stack (planes span ±3 µm around z*)")
     p.add_argument("--val-seeds", type=int, default=4, help="number of phantom validation seeds")
     p.add_argument("--val-stacks-per-seed", type=int, default=32)
+    p.add_argument("--image-seeds", type=int, default=0,
+                   help="phantom training seeds of whole-image stacks for the image-level loss "
+                        "(the thesis' test protocol: an image scores the mean of its tissue patches); 0: none")
+    p.add_argument("--image-stacks-per-seed", type=int, default=16)
+    p.add_argument("--image-val-seeds", type=int, default=3, help="validation seeds of image stacks")
+    p.add_argument("--image-px", type=int, default=IMAGE_PX, help="side of the images (px; FocusPath's 1024)")
+    p.add_argument("--image-batch", type=int, default=12, help="whole images per step")
+    p.add_argument("--image-weight", type=float, default=1.0, help="weight of the image-level loss")
+    p.add_argument("--image-dir", type=Path, default=Path("checkpoints") / "fqa-images",
+                   help="cache of rendered image stacks, one folder per seed (default: checkpoints/fqa-images)")
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch", type=int, default=48)
     p.add_argument("--lr", type=float, default=0.01)
@@ -54,9 +65,11 @@ def _stacks(args, ckdir: Path) -> tuple[StackSet, StackSet]:
     stacks from the user's slides are cached in the run's checkpoint folder."""
     log = lambda m: print(m, flush=True)  # noqa: E731
     seeds = [TRAINING_SEED_BASE + i for i in range(args.seeds)]
-    print(f"phantom training seeds {seeds[0]}..{seeds[-1]} x {args.stacks_per_seed} stacks "
-          f"(cache {args.data_dir})", flush=True)
-    tr = cached_phantom_stacks(args.data_dir, seeds, args.stacks_per_seed, step_um=args.plane_step, log=log)
+    if seeds:
+        print(f"phantom training seeds {seeds[0]}..{seeds[-1]} x {args.stacks_per_seed} stacks "
+              f"(cache {args.data_dir})", flush=True)
+    tr = (cached_phantom_stacks(args.data_dir, seeds, args.stacks_per_seed, step_um=args.plane_step, log=log)
+          if seeds else None)
     va = cached_phantom_stacks(args.data_dir, [VAL_SEED_BASE + i for i in range(args.val_seeds)],
                                args.val_stacks_per_seed, step_um=args.plane_step, log=log)
     # Validate on scanned images (sensor noise), as the models are used and evaluated.
@@ -81,8 +94,25 @@ def _stacks(args, ckdir: Path) -> tuple[StackSet, StackSet]:
             ckdir.mkdir(parents=True, exist_ok=True)
             user.save(cache)
         print(f"{len(user)} stacks from {len(args.stacks)} slide(s)", flush=True)
-        tr = StackSet.concat([tr, user])
+        tr = user if tr is None else StackSet.concat([tr, user])
     return tr, va
+
+
+def _image_term(args):
+    """The image-level loss's stacks (`--image-seeds`), or None. Same seed ranges as the patch
+    stacks (training and validation seeds, never evaluation seeds); other regions of them."""
+    if args.image_seeds <= 0:
+        return None
+    from .image_stacks import cached_image_stacks
+    from .train import ImageTerm
+
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    tr = cached_image_stacks(args.image_dir, [TRAINING_SEED_BASE + i for i in range(args.image_seeds)],
+                             args.image_stacks_per_seed, image=args.image_px, log=log)
+    va = cached_image_stacks(args.image_dir, [VAL_SEED_BASE + i for i in range(args.image_val_seeds)],
+                             args.image_stacks_per_seed, image=args.image_px, log=log)
+    print(f"{len(tr)} training and {len(va)} validation image stacks (cache {args.image_dir})", flush=True)
+    return ImageTerm(tr, va)
 
 
 def _train(args) -> int:
@@ -103,11 +133,15 @@ def _train(args) -> int:
         if init.kernels != args.kernels:
             raise UserError(f"{init_name}: has {init.kernels} kernels, --kernels is {args.kernels}")
         print(f"starting from {init_name}", flush=True)
+    if args.seeds <= 0 and args.image_seeds <= 0 and not args.stacks:
+        raise UserError("nothing to train on: --seeds and --image-seeds are 0 and no --stacks given")
     stacks, val = _stacks(args, ckdir)
+    images = _image_term(args)
     cfg = TrainConfig(kernels=args.kernels, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                       validate_every=args.validate_every, checkpoint_every=args.validate_every,
-                      stack_paths=[str(s) for s in args.stacks])
+                      stack_paths=[str(s) for s in args.stacks], image_batch=args.image_batch,
+                      image_weight=args.image_weight)
     summary = train(cfg, Path(out), ckdir, stacks, val, resume=args.resume, log=lambda m: print(m, flush=True),
-                    init=init)
+                    init=init, images=images)
     print(json.dumps(summary, indent=2))
     return 0

@@ -1,0 +1,138 @@
+"""Whole-image focal stacks for training FocusLiteNN on the thesis' image-level task.
+
+The thesis scores a 1024 × 1024 image by the mean of its 235-px patch scores (Sec. 3.4.2) and
+`finefocus fqa eval` does the same. `ImageStackSet` holds such stacks from *training* phantom seeds
+(`phantom_image_stacks`, the evaluation protocol's own renderer, so training and evaluation
+images differ only by seed): planes uint8 (S, Z, H, W, 3) per seed, their focal planes z (S, Z)
+µm and each image's z* (S,) µm; the label of plane k of stack s is |z[s, k] − z*[s]| (Eq. 3.9).
+
+`image_score` scores an image as `fqa score` does (235-px patches at stride 128 from the image's
+corner, pooled from one response map over the image, averaged over the tissue patches), but
+differentiably, so a batch of images can be trained on.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .dataset import IMAGE_PX, phantom_digest, phantom_image_stacks
+from .focuslitenn import KERNEL, PATCH, STRIDE
+from .heatmap import GRID_STRIDE, tissue_grid
+
+
+@dataclass(frozen=True)
+class ImageStackSet:
+    """S focal stacks of Z whole images: ``parts`` uint8 arrays (S_i, Z, H, W, 3) (one per seed,
+    memory-mapped from the cache, so processes share the pages and nothing is copied), ``z``
+    float32 (S, Z) µm and ``zstar`` float32 (S,) µm over all parts in order."""
+    parts: tuple
+    z: np.ndarray
+    zstar: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.z.shape[0])
+
+    @property
+    def planes_per_stack(self) -> int:
+        return int(self.z.shape[1])
+
+    def image(self, s: int, k: int) -> np.ndarray:
+        """Plane ``k`` of stack ``s``: uint8 (H, W, 3)."""
+        for part in self.parts:
+            if s < part.shape[0]:
+                return np.asarray(part[s, k])
+            s -= part.shape[0]
+        raise IndexError("stack index out of range")
+
+    def labels(self) -> np.ndarray:
+        """|z − z*| (S, Z) in µm."""
+        return np.abs(self.z - self.zstar[:, None]).astype(np.float32)
+
+    @classmethod
+    def concat(cls, sets: Sequence["ImageStackSet"]) -> "ImageStackSet":
+        return cls(tuple(p for s in sets for p in s.parts), np.concatenate([s.z for s in sets]),
+                   np.concatenate([s.zstar for s in sets]))
+
+
+def render_image_stacks(seed: int, n_stacks: int, image: int = IMAGE_PX) -> ImageStackSet:
+    """``n_stacks`` noisy image stacks of phantom ``seed`` (13 planes at z* ± 3 µm)."""
+    planes, zs, zstars = [], [], []
+    for p, z, zstar in phantom_image_stacks(seed, n_stacks, rng_seed=int(seed) % 1_000_003 + 29, image=image):
+        planes.append(p)
+        zs.append(z)
+        zstars.append(zstar)
+    return ImageStackSet((np.stack(planes),), np.stack(zs).astype(np.float32), np.asarray(zstars, np.float32))
+
+
+def cached_image_stacks(cache_dir: Path, seeds: Sequence[int], stacks_per_seed: int, *,
+                        image: int = IMAGE_PX, log: Callable[[str], None] | None = None) -> ImageStackSet:
+    """`render_image_stacks` one seed at a time, each cached in
+    ``<cache_dir>/images-<seed>-<stacks>x<image>-<phantom digest>.npy-set`` (a folder of three .npy
+    files, written under a temporary name and renamed), so an interrupted rendering resumes with
+    the next seed and several processes can fill one cache with different seeds. The planes are
+    memory-mapped: a training set of many 1024-px stacks need not fit in RAM."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    sets = []
+    for seed in seeds:
+        path = cache_dir / f"images-{seed}-{stacks_per_seed}x{image}-{phantom_digest()}"
+        if not (path / "zstar.npy").exists():
+            st = render_image_stacks(seed, stacks_per_seed, image)
+            tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", dir=cache_dir))
+            np.save(tmp / "planes.npy", st.parts[0])
+            np.save(tmp / "z.npy", st.z)
+            np.save(tmp / "zstar.npy", st.zstar)
+            try:
+                os.replace(tmp, path)
+            except OSError:  # another process finished the same seed first: keep its files
+                shutil.rmtree(tmp, ignore_errors=True)
+            if log:
+                log(f"rendered {stacks_per_seed} image stacks of phantom seed {seed} -> {path}")
+        sets.append(ImageStackSet((np.load(path / "planes.npy", mmap_mode="r"),), np.load(path / "z.npy"),
+                                  np.load(path / "zstar.npy")))
+    return ImageStackSet.concat(sets)
+
+
+def patch_cells(n_patches: int, patch: int = PATCH, stride: int = GRID_STRIDE) -> list[tuple[int, int]]:
+    """(first cell, cell count) along one axis of FocusLiteNN's stride-5 response map for each of
+    ``n_patches`` patches at ``stride`` px from the image's edge, as the heatmap pools them: the
+    cells from the first one at or after the patch's start whose 7-px kernels lie wholly inside it
+    (46, or 45 when the 5-px grid starts 4 px into the patch)."""
+    out = []
+    for i in range(n_patches):
+        a = -(-(i * stride) // STRIDE)
+        out.append((a, (patch - KERNEL - (a * STRIDE - i * stride)) // STRIDE + 1))
+    return out
+
+
+def tissue_masks(images: ImageStackSet, patch: int = PATCH, stride: int = GRID_STRIDE) -> np.ndarray:
+    """Tissue patches of every plane: bool (S, Z, rows, cols), as the heatmap masks glass."""
+    return np.stack([np.stack([tissue_grid(images.image(s, k), patch, stride)
+                               for k in range(images.planes_per_stack)]) for s in range(len(images))])
+
+
+def image_score(model, x, tissue):
+    """Differentiable whole-image score of FocusLiteNN (thesis Sec. 3.4.2), the score `fqa score`
+    gives: the mean of its patch scores (Eq. 3.5) over the tissue patches. ``x`` float (B, 3, H, W)
+    in [0, 1], ``tissue`` bool (B, rows, cols) → (B,). The kernel runs once over each image; each
+    patch pools its `patch_cells` of the response map, rows first, then columns."""
+    import torch
+
+    r = model.response_map(x)  # (B, N, H', W')
+    rows, cols = patch_cells(tissue.shape[1]), patch_cells(tissue.shape[2])
+
+    def pool(t, op):
+        t = torch.stack([op(t[:, :, a:a + k], dim=2) for a, k in rows], 2)      # (B, N, R, W')
+        return torch.stack([op(t[:, :, :, a:a + k], dim=3) for a, k in cols], 3)  # (B, N, R, C)
+
+    mx = pool(r, torch.amax).permute(0, 2, 3, 1)
+    mn = pool(r, torch.amin).permute(0, 2, 3, 1)
+    s = model.combine(mx, mn)
+    m = torch.as_tensor(tissue, dtype=s.dtype)
+    return (s * m).sum((1, 2)) / m.sum((1, 2)).clamp(min=1.0)
