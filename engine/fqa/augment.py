@@ -106,13 +106,16 @@ def random_orientation(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return x.contiguous()
 
 
-def augment_uint8(imgs: np.ndarray, g: torch.Generator) -> torch.Tensor:
+def augment_uint8(imgs: np.ndarray, g: torch.Generator, *, noise: bool = True,
+                  orient: bool = True) -> torch.Tensor:
     """The full training variation of uint8 patches (B, H, W, 3) → float (B, 3, H, W) in [0, 1]:
-    stain, exposure, noise, JPEG, and a random flip/rot90 per batch."""
+    stain, exposure, noise (unless ``noise`` is False: images that already carry a scanner's
+    noise), JPEG, and a random flip/rot90 per batch (unless ``orient`` is False)."""
     x = stain_exposure_lut(imgs, g)
-    x = banked_noise(x, g)
+    if noise:
+        x = banked_noise(x, g)
     x = jpeg(x, g)
-    return random_orientation(x, g)
+    return random_orientation(x, g) if orient else x
 
 
 def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:

@@ -23,7 +23,8 @@ import numpy as np
 
 from .dataset import IMAGE_PX, phantom_digest, phantom_image_stacks
 from .focuslitenn import KERNEL, PATCH, STRIDE
-from .heatmap import GRID_STRIDE, tissue_grid
+from .heatmap import GRID_STRIDE
+from .tissue import tissue_patches
 
 
 @dataclass(frozen=True)
@@ -60,40 +61,50 @@ class ImageStackSet:
                    np.concatenate([s.zstar for s in sets]))
 
 
-def render_image_stacks(seed: int, n_stacks: int, image: int = IMAGE_PX) -> ImageStackSet:
-    """``n_stacks`` noisy image stacks of phantom ``seed`` (13 planes at z* ± 3 µm)."""
-    planes, zs, zstars = [], [], []
-    for p, z, zstar in phantom_image_stacks(seed, n_stacks, rng_seed=int(seed) % 1_000_003 + 29, image=image):
-        planes.append(p)
+def render_image_stacks(folder: Path, seed: int, n_stacks: int, image: int = IMAGE_PX) -> None:
+    """Render ``n_stacks`` image stacks of phantom ``seed`` (13 planes at z* ± 3 µm, with the
+    scanner's sensor noise, as `fqa eval` renders its images) into ``folder``: planes.npy uint8
+    (S, 13, image, image, 3), written stack by stack into a memory-mapped file (never all in RAM),
+    z.npy (S, 13) µm and zstar.npy (S,) µm, the last written last."""
+    planes, zs, zstars = None, [], []
+    for i, (p, z, zstar) in enumerate(phantom_image_stacks(seed, n_stacks, rng_seed=int(seed) % 1_000_003 + 29,
+                                                           image=image)):
+        if planes is None:
+            planes = np.lib.format.open_memmap(folder / "planes.npy", mode="w+", dtype=np.uint8,
+                                               shape=(n_stacks,) + p.shape)
+        planes[i] = p
         zs.append(z)
         zstars.append(zstar)
-    return ImageStackSet((np.stack(planes),), np.stack(zs).astype(np.float32), np.asarray(zstars, np.float32))
+    planes.flush()
+    del planes
+    np.save(folder / "z.npy", np.stack(zs).astype(np.float32))
+    np.save(folder / "zstar.npy", np.asarray(zstars, np.float32))
 
 
 def cached_image_stacks(cache_dir: Path, seeds: Sequence[int], stacks_per_seed: int, *,
                         image: int = IMAGE_PX, log: Callable[[str], None] | None = None) -> ImageStackSet:
-    """`render_image_stacks` one seed at a time, each cached in
-    ``<cache_dir>/images-<seed>-<stacks>x<image>-<phantom digest>.npy-set`` (a folder of three .npy
-    files, written under a temporary name and renamed), so an interrupted rendering resumes with
-    the next seed and several processes can fill one cache with different seeds. The planes are
-    memory-mapped: a training set of many 1024-px stacks need not fit in RAM."""
+    """`render_image_stacks` one seed at a time, each cached in the folder
+    ``<cache_dir>/images-<seed>-<stacks>x<image>-<phantom digest>`` (rendered into a temporary
+    folder beside it, then renamed), so an interrupted rendering resumes with the next seed and
+    several processes can fill one cache with different seeds. The planes are memory-mapped: a
+    training set of many 1024-px stacks (40 MB each) need not fit in RAM, and processes share it."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     sets = []
     for seed in seeds:
         path = cache_dir / f"images-{seed}-{stacks_per_seed}x{image}-{phantom_digest()}"
         if not (path / "zstar.npy").exists():
-            st = render_image_stacks(seed, stacks_per_seed, image)
-            tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", dir=cache_dir))
-            np.save(tmp / "planes.npy", st.parts[0])
-            np.save(tmp / "z.npy", st.z)
-            np.save(tmp / "zstar.npy", st.zstar)
+            tmp = Path(tempfile.mkdtemp(prefix=path.name + ".part-", dir=cache_dir))
             try:
+                render_image_stacks(tmp, seed, stacks_per_seed, image)
                 os.replace(tmp, path)
-            except OSError:  # another process finished the same seed first: keep its files
-                shutil.rmtree(tmp, ignore_errors=True)
-            if log:
-                log(f"rendered {stacks_per_seed} image stacks of phantom seed {seed} -> {path}")
+                if log:
+                    log(f"rendered {stacks_per_seed} image stacks of phantom seed {seed} -> {path}")
+            except OSError:
+                if not (path / "zstar.npy").exists():  # not another process finishing first
+                    raise
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)  # a failed or interrupted render's files
         sets.append(ImageStackSet((np.load(path / "planes.npy", mmap_mode="r"),), np.load(path / "z.npy"),
                                   np.load(path / "zstar.npy")))
     return ImageStackSet.concat(sets)
@@ -112,8 +123,9 @@ def patch_cells(n_patches: int, patch: int = PATCH, stride: int = GRID_STRIDE) -
 
 
 def tissue_masks(images: ImageStackSet, patch: int = PATCH, stride: int = GRID_STRIDE) -> np.ndarray:
-    """Tissue patches of every plane: bool (S, Z, rows, cols), as the heatmap masks glass."""
-    return np.stack([np.stack([tissue_grid(images.image(s, k), patch, stride)
+    """Tissue patches of every plane: bool (S, Z, rows, cols), as the heatmap masks glass; the
+    grid of ``patch``-px patches at ``stride`` px from each image's top-left corner."""
+    return np.stack([np.stack([tissue_patches(images.image(s, k), patch, stride)
                                for k in range(images.planes_per_stack)]) for s in range(len(images))])
 
 

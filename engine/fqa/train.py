@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..evaluation import plcc, srcc
-from .augment import augment_uint8, banked_noise, jpeg, stain_exposure_lut
+from .augment import augment_uint8
 from .dataset import StackSet
 from .focuslitenn import FocusLiteNN, save_weights
 from .image_stacks import ImageStackSet, image_score, tissue_masks
@@ -73,12 +73,13 @@ class ImageTerm:
         self.train_tissue, self.val_tissue = tissue_masks(train), tissue_masks(val)
 
     def batch(self, g: torch.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """n random training planes with the patch variation of `augment_uint8` (stain, exposure,
-        noise, JPEG; no rotation, which would move the patch grid): x (n, 3, H, W), labels, tissue."""
+        """n random training planes with the patch variation of `augment_uint8`: stain, exposure
+        and JPEG; no added noise (the images were rendered with the scanner's sensor noise) and no
+        rotation (it would move the patch grid off the tissue mask). x (n, 3, H, W), labels, tissue."""
         s = torch.randint(0, len(self.train), (n,), generator=g).numpy()
         k = torch.randint(0, self.train.planes_per_stack, (n,), generator=g).numpy()
         imgs = np.stack([self.train.image(a, b) for a, b in zip(s, k)])
-        x = jpeg(banked_noise(stain_exposure_lut(imgs, g), g), g)
+        x = augment_uint8(imgs, g, noise=False, orient=False)
         return x, torch.from_numpy(self.train_labels[s, k]), torch.from_numpy(self.train_tissue[s, k])
 
     @torch.inference_mode()
@@ -124,6 +125,9 @@ def train(cfg: TrainConfig, out: Path, checkpoint_dir: Path, stacks: StackSet | 
     ckpt = checkpoint_dir / "last.pt"
     if resume and ckpt.exists():
         blob = torch.load(ckpt, map_location="cpu", weights_only=True)
+        if bool(blob.get("images", False)) != (images is not None):
+            raise ValueError(f"{ckpt}: that run {'used' if blob.get('images') else 'did not use'} image stacks; "
+                             "resume it with the same data (or start a new --checkpoint-dir)")
         model.load_state_dict(blob["model"])
         opt.load_state_dict(blob["opt"])
         g.set_state(blob["rng"])
@@ -158,11 +162,12 @@ def train(cfg: TrainConfig, out: Path, checkpoint_dir: Path, stacks: StackSet | 
                 msg += f" val_image_srcc {vi['srcc']:.4f} val_image_plcc {vi['plcc']:.4f} selection {score:.4f}"
             log(f"{msg} ({time.time() - t0:.0f} s)")
             if score > best["val_srcc"]:
-                best = {"val_srcc": score, "val_plcc": v["plcc"], "step": step, **extra}
+                best = {"val_srcc": score, "val_plcc": v["plcc"], "step": step, **extra,
+                        "selection": "patch" if images is None else "mean of patch and image SRCC"}
                 save_weights(calibrated(model, val), out, {"config": asdict(cfg), **best, "score_units": "µm"})
         if step % cfg.checkpoint_every == 0 or step == last:
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                        "rng": g.get_state(), "step": step, "best": best}, ckpt)
+                        "rng": g.get_state(), "step": step, "best": best, "images": images is not None}, ckpt)
     summary = {"out": str(out), "kernels": cfg.kernels, "steps": step, **best,
                "parameters": model.parameter_count()}
     (checkpoint_dir / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -98,6 +98,30 @@ def _stacks(args, ckdir: Path) -> tuple[StackSet, StackSet]:
     return tr, va
 
 
+def _check_counts(args) -> None:
+    """One-line errors for counts that cannot work, before anything is rendered."""
+    from .focuslitenn import PATCH
+
+    for flag in ("seeds", "image_seeds", "val_seeds", "stacks_per_seed", "val_stacks_per_seed"):
+        if getattr(args, flag) < 0:
+            raise UserError(f"--{flag.replace('_', '-')} must be 0 or more (got {getattr(args, flag)})")
+    if args.seeds == 0 and args.image_seeds == 0 and not args.stacks:
+        raise UserError("nothing to train on: --seeds and --image-seeds are 0 and no --stacks given")
+    if args.seeds > 0 and args.stacks_per_seed < 1:
+        raise UserError("--stacks-per-seed must be at least 1 with --seeds")
+    if args.val_seeds < 1 or args.val_stacks_per_seed < 1:
+        raise UserError("--val-seeds and --val-stacks-per-seed must be at least 1 (validation and calibration)")
+    if args.image_seeds > 0:
+        if args.image_val_seeds < 1 or args.image_stacks_per_seed < 1:
+            raise UserError("--image-val-seeds and --image-stacks-per-seed must be at least 1 with --image-seeds")
+        if args.image_px < PATCH:
+            raise UserError(f"--image-px {args.image_px} is smaller than one {PATCH}-px patch")
+        if args.image_batch < 2:
+            raise UserError(f"--image-batch {args.image_batch}: a correlation needs at least 2 images")
+        if not args.image_weight > 0:
+            raise UserError(f"--image-weight must be positive (got {args.image_weight})")
+
+
 def _image_term(args):
     """The image-level loss's stacks (`--image-seeds`), or None. Same seed ranges as the patch
     stacks (training and validation seeds, never evaluation seeds); other regions of them."""
@@ -133,15 +157,17 @@ def _train(args) -> int:
         if init.kernels != args.kernels:
             raise UserError(f"{init_name}: has {init.kernels} kernels, --kernels is {args.kernels}")
         print(f"starting from {init_name}", flush=True)
-    if args.seeds <= 0 and args.image_seeds <= 0 and not args.stacks:
-        raise UserError("nothing to train on: --seeds and --image-seeds are 0 and no --stacks given")
+    _check_counts(args)
     stacks, val = _stacks(args, ckdir)
     images = _image_term(args)
     cfg = TrainConfig(kernels=args.kernels, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                       validate_every=args.validate_every, checkpoint_every=args.validate_every,
                       stack_paths=[str(s) for s in args.stacks], image_batch=args.image_batch,
                       image_weight=args.image_weight)
-    summary = train(cfg, Path(out), ckdir, stacks, val, resume=args.resume, log=lambda m: print(m, flush=True),
-                    init=init, images=images)
+    try:
+        summary = train(cfg, Path(out), ckdir, stacks, val, resume=args.resume, log=lambda m: print(m, flush=True),
+                        init=init, images=images)
+    except ValueError as exc:  # a checkpoint of a run with other data
+        raise UserError(str(exc)) from None
     print(json.dumps(summary, indent=2))
     return 0

@@ -12,8 +12,8 @@ from engine.fqa.dataset import TRAINING_SEED_BASE, cached_phantom_stacks
 from engine.fqa.evaluate import image_scores
 from engine.fqa.focuslitenn import load_model
 from engine.fqa.heatmap import focuslitenn_scorer
-from engine.fqa.image_stacks import cached_image_stacks, image_score, tissue_masks
-from engine.fqa.train import ImageTerm, TrainConfig, train
+from engine.fqa.image_stacks import ImageStackSet, cached_image_stacks, image_score, tissue_masks
+from engine.fqa.train import ImageTerm, TrainConfig, neg_plcc, train
 from engine.fqa.train_cli import VAL_SEED_BASE
 
 PX = 512  # small images keep the rendering short; the code is the same at 1024
@@ -44,24 +44,30 @@ def test_image_stacks_are_labelled_by_the_image_s_own_sharpest_plane(term):
     assert term.train_tissue.shape == (1, 13, 3, 3) and term.train_tissue.any()
 
 
-def test_the_differentiable_image_score_is_the_score_fqa_score_gives(term):
+@pytest.mark.parametrize("side", [PX, 491])  # 491: the grid's last patch ends at the image's edge
+def test_the_differentiable_image_score_is_the_score_fqa_score_gives(term, side):
     model = load_model("focuslitenn-1")
     for k in (0, 6, 12):
-        rgb = term.train.image(0, k).copy()
+        rgb = term.train.image(0, k)[:side, :side].copy()
         want = image_scores(rgb, {"f": focuslitenn_scorer(model)})[0]["f"]
+        one = ImageStackSet((rgb[None, None],), np.zeros((1, 1), np.float32), np.zeros(1, np.float32))
+        tissue = torch.from_numpy(tissue_masks(one)[0])
+        assert tissue.shape == (1, 3, 3)
         x = torch.from_numpy(rgb[None]).permute(0, 3, 1, 2).float() / 255
         with torch.no_grad():
-            got = image_score(model, x, torch.from_numpy(tissue_masks(term.train)[0, k][None])).item()
+            got = image_score(model, x, tissue).item()
         # the same patches, cells and tissue mask: the same number up to float rounding
         assert got == pytest.approx(want, abs=1e-4)
 
 
-def test_the_image_loss_has_a_gradient_for_every_parameter(term):
+def test_the_image_loss_follows_the_label_and_has_a_gradient(term):
     model = load_model("focuslitenn-1")
     g = torch.Generator().manual_seed(0)
-    x, y, t = term.batch(g, 4)
-    assert x.shape == (4, 3, PX, PX) and y.shape == (4,) and t.shape == (4, 3, 3)
-    image_score(model, x, t).sum().backward()
+    x, y, t = term.batch(g, 6)
+    assert x.shape == (6, 3, PX, PX) and y.shape == (6,) and t.shape == (6, 3, 3)
+    loss = neg_plcc(image_score(model, x, t), y)
+    assert loss.item() < -0.5  # the shipped model already correlates with |z − z*| on images
+    loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
 
 
@@ -78,6 +84,8 @@ def test_a_resumed_run_with_image_stacks_ends_where_an_uninterrupted_one_does(te
     b = torch.load(tmp_path / "ck-b" / "last.pt", weights_only=True)["model"]
     for k in a:
         torch.testing.assert_close(a[k], b[k])
+    with pytest.raises(ValueError, match="image stacks"):  # resuming it on other data is refused
+        train(cfg, tmp_path / "b.pt", tmp_path / "ck-b", val, val, resume=True, log=lambda m: None)
 
 
 def test_the_train_command_trains_on_image_stacks_alone(image_dir, tmp_path, capsys):
@@ -97,8 +105,17 @@ def test_the_train_command_trains_on_image_stacks_alone(image_dir, tmp_path, cap
     assert load_model(out).kernels == 1
 
 
-def test_nothing_to_train_on_is_one_line(tmp_path, capsys):
-    assert main(["fqa", "train", "--seeds", "0", "--out", str(tmp_path / "w.pt"),
-                 "--checkpoint-dir", str(tmp_path / "ck")]) == 2
+@pytest.mark.parametrize("bad, says", [
+    (["--seeds", "0"], "nothing to train on"),
+    (["--image-seeds", "-1"], "--image-seeds must be 0 or more"),
+    (["--image-seeds", "1", "--image-val-seeds", "0"], "--image-val-seeds"),
+    (["--image-seeds", "1", "--image-px", "200"], "smaller than one 235-px patch"),
+    (["--image-seeds", "1", "--image-batch", "1"], "at least 2 images"),
+    (["--image-seeds", "1", "--image-weight", "-1"], "--image-weight must be positive"),
+])
+def test_counts_that_cannot_work_are_one_line_before_any_rendering(tmp_path, capsys, bad, says):
+    assert main(["fqa", "train", "--out", str(tmp_path / "w.pt"), "--checkpoint-dir", str(tmp_path / "ck"),
+                 "--data-dir", str(tmp_path / "data"), "--image-dir", str(tmp_path / "img")] + bad) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "nothing to train on" in err
+    assert len(err.splitlines()) == 1 and says in err
+    assert not (tmp_path / "data").exists() and not (tmp_path / "img").exists()
