@@ -132,7 +132,8 @@ def tissue_masks(images: ImageStackSet, patch: int = PATCH, stride: int = GRID_S
 def image_score(model, x, tissue):
     """Differentiable whole-image score of FocusLiteNN (thesis Sec. 3.4.2), the score `fqa score`
     gives: the mean of its patch scores (Eq. 3.5) over the tissue patches. ``x`` float (B, 3, H, W)
-    in [0, 1], ``tissue`` bool (B, rows, cols) → (B,). The kernel runs once over each image; each
+    in [0, 1], ``tissue`` bool (B, rows, cols) → (B,) (0 for an image without tissue, where `fqa
+    score` gives NaN; training images are mostly tissue). The kernel runs once over each image; each
     patch pools its `patch_cells` of the response map, rows first, then columns."""
     import torch
 

@@ -49,6 +49,10 @@ class TrainConfig:
     image_weight: float = 1.0      # weight of the image-level loss against the patch loss
 
 
+class CheckpointMismatch(ValueError):
+    """A checkpoint from a run on other data (with or without image stacks) was asked to resume."""
+
+
 def neg_plcc(pred: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
     """Negative Pearson correlation (Eq. 3.7) of a batch: the thesis's training loss."""
     p = pred - pred.mean()
@@ -126,7 +130,7 @@ def train(cfg: TrainConfig, out: Path, checkpoint_dir: Path, stacks: StackSet | 
     if resume and ckpt.exists():
         blob = torch.load(ckpt, map_location="cpu", weights_only=True)
         if bool(blob.get("images", False)) != (images is not None):
-            raise ValueError(f"{ckpt}: that run {'used' if blob.get('images') else 'did not use'} image stacks; "
+            raise CheckpointMismatch(f"{ckpt}: that run {'used' if blob.get('images') else 'did not use'} image stacks; "
                              "resume it with the same data (or start a new --checkpoint-dir)")
         model.load_state_dict(blob["model"])
         opt.load_state_dict(blob["opt"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .dataset import IMAGE_PX, TRAINING_SEED_BASE, StackSet, cached_phantom_stacks, slide_stacks, with_sensor_noise
 from .focuslitenn import load_model, weights_path
-from .train import TrainConfig, train
+from .train import CheckpointMismatch, TrainConfig, train
 from ..cli import UserError
 
 
@@ -167,7 +167,7 @@ def _train(args) -> int:
     try:
         summary = train(cfg, Path(out), ckdir, stacks, val, resume=args.resume, log=lambda m: print(m, flush=True),
                         init=init, images=images)
-    except ValueError as exc:  # a checkpoint of a run with other data
+    except CheckpointMismatch as exc:
         raise UserError(str(exc)) from None
     print(json.dumps(summary, indent=2))
     return 0

@@ -13,7 +13,7 @@ from engine.fqa.evaluate import image_scores
 from engine.fqa.focuslitenn import load_model
 from engine.fqa.heatmap import focuslitenn_scorer
 from engine.fqa.image_stacks import ImageStackSet, cached_image_stacks, image_score, tissue_masks
-from engine.fqa.train import ImageTerm, TrainConfig, neg_plcc, train
+from engine.fqa.train import CheckpointMismatch, ImageTerm, TrainConfig, neg_plcc, train
 from engine.fqa.train_cli import VAL_SEED_BASE
 
 PX = 512  # small images keep the rendering short; the code is the same at 1024
@@ -84,7 +84,7 @@ def test_a_resumed_run_with_image_stacks_ends_where_an_uninterrupted_one_does(te
     b = torch.load(tmp_path / "ck-b" / "last.pt", weights_only=True)["model"]
     for k in a:
         torch.testing.assert_close(a[k], b[k])
-    with pytest.raises(ValueError, match="image stacks"):  # resuming it on other data is refused
+    with pytest.raises(CheckpointMismatch, match="image stacks"):  # resuming it on other data is refused
         train(cfg, tmp_path / "b.pt", tmp_path / "ck-b", val, val, resume=True, log=lambda m: None)
 
 
