@@ -118,6 +118,8 @@ def test_an_all_glass_slide_is_all_nan(model):
     assert geom.shape == (3, 4) and np.isnan(maps["f"]).all()
 
 
+#: Every real image in ../shared/data with tissue; the kidney TIFF is glass with one small speck
+#: of tissue, too little for a patch (see the glass test below).
 REAL_IMAGES = ["slides/cmu-1-small-region.svs", "slides/tcga-cr-7395-01a-01-ts1.svs",
                "tiles/tcga-lung-rgb.png", "tiles/ihc.png",
                "tiles/tissue-level0-4302-10273-4814-10785.png", "tiles/tissue-level0-7352-11762-7864-12274.png"]
@@ -147,6 +149,15 @@ def test_a_copy_defocused_2_um_by_the_psf_scores_blurrier_in_99_percent_of_tissu
         both = np.isfinite(sharp[k]) & np.isfinite(blurred[k])
         assert both.sum() >= 4, "too little tissue to judge"
         assert (blurred[k][both] > sharp[k][both]).mean() >= 0.99, k
+
+
+def test_the_real_kidney_scan_is_glass_with_a_speck_and_scores_nan_throughout(model):
+    with open_slide(require(SHARED_DATA / "slides" / "kidney-48-5.tif")) as slide:
+        rgb = slide.read_region(0, 0, 0, *slide.dimensions)
+    dark = rgb.min(axis=2) < 200  # the speck: about 4 000 stained pixels (0.3 %) on bright glass
+    assert 0 < dark.mean() < 0.01
+    heat = compute_heatmap(ArraySlide([rgb]), {"f": focuslitenn_scorer(model)})[0]["f"]
+    assert heat.size >= 20 and np.isnan(heat).all()
 
 
 def test_a_heatmap_on_level_1_scores_that_level_s_pixels(tissue, model):
