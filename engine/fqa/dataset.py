@@ -131,11 +131,7 @@ def phantom_stacks(seeds: Sequence[int], stacks_per_seed: int, *, rng_seed: int 
                      if tissue[r:r + patch, c:c + patch].mean() >= min_tissue][:stacks_per_seed - got]
             if not picks:
                 continue
-            if noise:
-                planes = [slide.renderer.render(0, bx, by, _BLOCK, _BLOCK, float(zi), noise=True, plane_key=2000 + i)
-                          for i, zi in enumerate(z)]
-            else:
-                planes = [slide.truth(0, bx, by, _BLOCK, _BLOCK, float(zi)) for zi in z]
+            planes = _render_planes(slide, bx, by, _BLOCK, z, noise)
             for r, c in picks:
                 zstar = slide.best_focus_of_region(0, bx + c, by + r, patch, patch)
                 imgs.append(np.stack([pl[r:r + patch, c:c + patch] for pl in planes]))
@@ -146,6 +142,15 @@ def phantom_stacks(seeds: Sequence[int], stacks_per_seed: int, *, rng_seed: int 
             if progress:
                 progress(done / total)
     return StackSet(np.stack(imgs), np.stack(labels).astype(np.float32), np.stack(zs).astype(np.float32))
+
+
+def _render_planes(slide, x: int, y: int, side: int, z: np.ndarray, noise: bool) -> list[np.ndarray]:
+    """The ``side``-px square at level-0 (x, y) focused at each z (µm): as the phantom's scanner
+    captures it (sensor noise, one noise field per plane) or, without ``noise``, noise-free."""
+    if noise:
+        return [slide.renderer.render(0, x, y, side, side, float(zi), noise=True, plane_key=2000 + i)
+                for i, zi in enumerate(z)]
+    return [slide.truth(0, x, y, side, side, float(zi)) for zi in z]
 
 
 #: The side (px) of an image in the thesis' evaluation protocol: FocusPath's 1024 × 1024 images.
@@ -183,11 +188,7 @@ def phantom_image_stacks(seed: int, n_stacks: int, *, rng_seed: int = 0, image: 
         if tissue_pixels(slide.truth(0, bx, by, image, image, zstar)).mean() < min_tissue:
             continue
         z = np.round((zstar + plane_offsets(rng, span_um, step_um)) * 10) / 10
-        if noise:
-            planes = [slide.renderer.render(0, bx, by, image, image, float(zi), noise=True, plane_key=2000 + i)
-                      for i, zi in enumerate(z)]
-        else:
-            planes = [slide.truth(0, bx, by, image, image, float(zi)) for zi in z]
+        planes = _render_planes(slide, bx, by, image, z, noise)
         got += 1
         yield np.stack(planes), z.astype(np.float32), float(zstar)
 

@@ -110,6 +110,21 @@ class BlockConv:
         return out.permute(2, 0, 1)
 
 
+def patch_cells(n_patches: int, patch: int = PATCH, stride: int = GRID_STRIDE,
+                offset: int = 0) -> list[tuple[int, int]]:
+    """(first cell, cell count) along one axis of FocusLiteNN's stride-5 response map for each of
+    ``n_patches`` patches at ``stride`` px, the first starting ``offset`` px into the tile: the
+    grid positions from the first one at or after the patch's start whose 7-px kernels lie wholly
+    inside the patch (46 for 235 px; one fewer when the grid starts 4 px in; never a pixel of the
+    next patch or of the padding past the slide's edge)."""
+    out = []
+    for i in range(n_patches):
+        start = offset + i * stride
+        a = -(-start // STRIDE)
+        out.append((a, (patch - KERNEL - (a * STRIDE - start)) // STRIDE + 1))
+    return out
+
+
 def focuslitenn_scorer(model: FocusLiteNN) -> TileScorer:
     """A TileScorer running one convolution over the tile (`BlockConv`), then pooling each
     patch window. The model's weights are read once, when the scorer is made."""
@@ -125,17 +140,12 @@ def focuslitenn_scorer(model: FocusLiteNN) -> TileScorer:
         H, W = rgb.shape[0] - dy - STRIDE, rgb.shape[1] - dx - STRIDE
         rows, cols = (H - patch) // stride + 1, (W - patch) // stride + 1
         n_cells = (patch - KERNEL) // STRIDE + 1
-        # A patch's cells: the 5-px grid positions from its first one at or after the patch's
-        # start whose 7-px kernels lie wholly inside the patch (one fewer when the grid starts
-        # 4 px in; never a pixel of the next patch or of the padding past the slide's edge).
-        starts_r = [math.ceil((dy + r * stride) / STRIDE) for r in range(rows)]
-        counts_r = [(patch - KERNEL - (a * STRIDE - dy - r * stride)) // STRIDE + 1 for r, a in enumerate(starts_r)]
-        starts_c = [math.ceil((dx + c * stride) / STRIDE) for c in range(cols)]
-        counts_c = torch.tensor([(patch - KERNEL - (a * STRIDE - dx - c * stride)) // STRIDE + 1
-                                 for c, a in enumerate(starts_c)])
+        cells_r, cells_c = patch_cells(rows, patch, stride, dy), patch_cells(cols, patch, stride, dx)
+        starts_c = [a for a, _ in cells_c]
+        counts_c = torch.tensor([k for _, k in cells_c])
         # Pool rows of cells per patch row, then columns per patch column.
-        row_max = torch.stack([resp[:, a:a + k].amax(1) for a, k in zip(starts_r, counts_r)], 1)  # (N, rows, W')
-        row_min = torch.stack([resp[:, a:a + k].amin(1) for a, k in zip(starts_r, counts_r)], 1)
+        row_max = torch.stack([resp[:, a:a + k].amax(1) for a, k in cells_r], 1)  # (N, rows, W')
+        row_min = torch.stack([resp[:, a:a + k].amin(1) for a, k in cells_r], 1)
         # (cols, n_cells); a column with one cell fewer repeats its last (max/min unchanged).
         idx = torch.tensor(starts_c)[:, None] + torch.minimum(torch.arange(n_cells)[None], counts_c[:, None] - 1)
         mx = row_max[:, :, idx].amax(-1).permute(1, 2, 0)  # (rows, cols, N)

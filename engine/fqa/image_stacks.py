@@ -22,8 +22,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .dataset import IMAGE_PX, phantom_digest, phantom_image_stacks
-from .focuslitenn import KERNEL, PATCH, STRIDE
-from .heatmap import GRID_STRIDE
+from .focuslitenn import PATCH
+from .heatmap import GRID_STRIDE, patch_cells
 from .tissue import tissue_patches
 
 
@@ -108,18 +108,6 @@ def cached_image_stacks(cache_dir: Path, seeds: Sequence[int], stacks_per_seed: 
         sets.append(ImageStackSet((np.load(path / "planes.npy", mmap_mode="r"),), np.load(path / "z.npy"),
                                   np.load(path / "zstar.npy")))
     return ImageStackSet.concat(sets)
-
-
-def patch_cells(n_patches: int, patch: int = PATCH, stride: int = GRID_STRIDE) -> list[tuple[int, int]]:
-    """(first cell, cell count) along one axis of FocusLiteNN's stride-5 response map for each of
-    ``n_patches`` patches at ``stride`` px from the image's edge, as the heatmap pools them: the
-    cells from the first one at or after the patch's start whose 7-px kernels lie wholly inside it
-    (46, or 45 when the 5-px grid starts 4 px into the patch)."""
-    out = []
-    for i in range(n_patches):
-        a = -(-(i * stride) // STRIDE)
-        out.append((a, (patch - KERNEL - (a * STRIDE - i * stride)) // STRIDE + 1))
-    return out
 
 
 def tissue_masks(images: ImageStackSet, patch: int = PATCH, stride: int = GRID_STRIDE) -> np.ndarray:
