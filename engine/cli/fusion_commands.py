@@ -71,6 +71,9 @@ def _model_args(p: argparse.ArgumentParser, variant: bool = True) -> None:
     p.add_argument("--no-focuslitenn", action="store_true", help="fuse classical metrics only")
     p.add_argument("--steps", type=int, default=None, metavar="N",
                    help="optimisation steps of each fit (default: the tuned 1500)")
+    p.add_argument("--model-weights", choices=("information", "learned"), default="information",
+                   help="each model's weight: its share of the Fisher information about the fused score "
+                        "under the fitted observation model (default), or a free parameter of the fit")
 
 
 def _group_help(parser: argparse.ArgumentParser) -> int:
@@ -99,7 +102,8 @@ def _config(args, variant: str = "SF-ms"):
         raise UserError(f"--variant: unknown fusion variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     if args.steps is not None and args.steps < 1:
         raise UserError(f"--steps must be >= 1, got {args.steps}")
-    return FusionConfig(variant=variant) if args.steps is None else FusionConfig(variant=variant, steps=args.steps)
+    extra = {} if args.steps is None else {"steps": args.steps}
+    return FusionConfig(variant=variant, model_weights=args.model_weights, **extra)
 
 
 

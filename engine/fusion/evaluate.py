@@ -17,6 +17,10 @@ PLCC against the labels. ``random_models`` adds K models that output uniform ran
 Seeds: training seeds (≥ ``TRAINING_SEED_BASE``) are refused. The fusion hyper-parameters
 were picked on ``TUNING_SEEDS`` only; evaluate on any other seed for an honest figure.
 
+``linear_ceiling``: the best SRCC any non-negative weighting of the models' standardised scores
+reaches with the weights chosen using the labels (`linear_fusion_ceiling`), the yardstick that
+tells "the fit chose badly" from "no weighting of these models beats the best one here".
+
 The uncertainty check: patches in the top decile of the fused score's uncertainty against the
 rest, by fused error = |percentile rank of the fused score − percentile rank of the label|
 (scale free), and by |label − a + b·z| in µm after a least-squares line of the labels on z
@@ -111,6 +115,37 @@ def uncertainty_check(fused: np.ndarray, uncertainty: np.ndarray, labels: np.nda
             "top_decile_patches": int(top.sum())}
 
 
+def linear_fusion_ceiling(scores: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> dict:
+    """The best SRCC against the labels that a fusion of the form the encoder computes (a
+    non-negative weighting, summing to 1, of the standardised scores) can reach, with the weights
+    chosen *using the labels*: a yardstick for the fusion rows, not a method. Found by local
+    search from the best single model (weight moved between pairs of models in steps of 0.2 down
+    to 0.01 while the SRCC rises), so it is never below the best single model; when it equals
+    it, no weighting of these models beats that model on this data."""
+    x = np.asarray(scores, np.float64)
+    std = x.std(0)
+    x = (x - x.mean(0)) / np.where(std > 0, std, 1.0)
+    m = x.shape[1]
+    w = np.zeros(m)
+    w[int(np.argmax([srcc(x[:, j], labels) for j in range(m)]))] = 1.0
+    best = srcc(x @ w, labels)
+    for step in (0.2, 0.1, 0.05, 0.02, 0.01):
+        improved = True
+        while improved:
+            improved = False
+            for i in range(m):
+                for j in range(m):
+                    if i == j or w[i] < step - 1e-12:
+                        continue
+                    trial = w.copy()
+                    trial[i] -= step
+                    trial[j] += step
+                    r = srcc(x @ trial, labels)
+                    if r > best + 1e-9:
+                        w, best, improved = trial, r, True
+    return {"srcc": float(best), "weights": {n: round(float(v), 4) for n, v in zip(names, w)}}
+
+
 def compare_methods(scores: np.ndarray, labels: np.ndarray, names: Sequence[str], *,
                     variants: Sequence[str] = FUSION_VARIANTS, config: FusionConfig | None = None,
                     progress: Callable[[str], None] | None = None) -> dict:
@@ -129,7 +164,8 @@ def compare_methods(scores: np.ndarray, labels: np.ndarray, names: Sequence[str]
         uncertainty[v] = uncertainty_check(res.fused, res.uncertainty, labels)
     r = rrf(scores)
     rows.append({"method": "RRF", "kind": "rank fusion", "srcc": srcc(r, labels), "plcc": plcc(r, labels)})
-    return {"rows": rows, "weights": weights, "uncertainty": uncertainty}
+    return {"rows": rows, "weights": weights, "uncertainty": uncertainty,
+            "linear_ceiling": linear_fusion_ceiling(scores, labels, names)}
 
 
 def score_images(seed: int, stacks: int, models: ModelSet, *, noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -174,6 +210,7 @@ def evaluate_seed(seed: int, models: ModelSet, *, stacks: int = DEFAULT_STACKS, 
     out.update({"seed": seed, "protocol": protocol, unit: int(len(labels)), "tuning_seed": seed in TUNING_SEEDS,
                 "stacks": stacks, "noise": noise, "random_models": random_k, "skipped": models.skipped,
                 "config": {"steps": cfg.steps, "lr": cfg.lr, "scale_floor": cfg.scale_floor,
-                           "leave_one_out": cfg.leave_one_out, "seed": cfg.seed,
+                           "leave_one_out": cfg.leave_one_out, "model_weights": cfg.model_weights,
+                           "seed": cfg.seed,
                            "tuned_on_seeds": list(TUNING_SEEDS)}})
     return out

@@ -16,6 +16,17 @@ copy one model to drive its ω̃ to zero) and ``adaptivity``, the bound on how f
 log-weights may move from the model-level ones (unbounded content-adaptive weights chose one
 model per patch, which made the fused score noisy and let random models' inputs steer it).
 
+Model-level weights (``model_weights``): "information" (default) ties each model's weight in
+the encoder to its share of the Fisher information about z under the observation model being
+fitted (`model.information_shares`, refreshed every step, not a free parameter), the weight the
+fitted curves and noise justify; "learned" fits them freely as the other encoder parameters
+(Eq. 4.5 as written). Free weights are decided by the leave-one-out likelihood alone, which
+with two informative models and a few weak ones is nearly symmetric: on the tuning seeds they
+split the two informative models about evenly whatever their noise, and weak real models and
+random ones all end at the softmax's floor in no meaningful order (random models got weights
+0.003, autocorrelation 0.001–0.003). Information weights order them by what the fit found:
+random models ≤ 0.001, every real model above.
+
 Hyper-parameters (``steps``, ``lr``, ``scale_floor``, ``adaptivity``) were chosen on phantom
 tuning seeds only (engine/fusion/evaluate.py, TUNING_SEEDS); evaluation seeds are
 others.
@@ -31,9 +42,10 @@ import numpy as np
 import torch
 from scipy.stats import rankdata
 
-from .model import Encoder, ObservationModel, posterior_sd
+from .model import Encoder, ObservationModel, information_shares, posterior_sd
 
 VARIANTS = ("SF-ms", "RF-ms", "SF-m", "RF-m")
+MODEL_WEIGHTS = ("information", "learned")
 
 
 @dataclass(frozen=True)
@@ -47,10 +59,13 @@ class FusionConfig:
     threads: int = 1
     max_fit_patches: int = 4_000   # larger sets are fitted on a seeded random subset, then fused whole (amortised)
     adaptivity: float | None = 0.1  # bound (nats) on each patch's deviation from the model-level log-weights
+    model_weights: str = "information"  # "information" (share of the Fisher information) or "learned"
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown fusion variant {self.variant!r}; choose one of {', '.join(VARIANTS)}")
+        if self.model_weights not in MODEL_WEIGHTS:
+            raise ValueError(f"unknown model weights {self.model_weights!r}; choose one of {', '.join(MODEL_WEIGHTS)}")
 
     @property
     def ranks(self) -> bool:
@@ -197,10 +212,20 @@ def fit_fusion(scores: np.ndarray, names: Sequence[str], config: FusionConfig | 
         with torch.no_grad():
             z0, _ = enc(xe)
         _warm_start(obs, xo, z0)
-        opt = torch.optim.Adam(list(enc.parameters()) + list(obs.parameters()), lr=cfg.lr)
+        tied = cfg.model_weights == "information"
+        enc.logits.requires_grad_(not tied)
+        trained = [p for p in enc.parameters() if p.requires_grad] + list(obs.parameters())
+        opt = torch.optim.Adam(trained, lr=cfg.lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps, eta_min=cfg.lr * 0.05)
+
+        def tie_weights():   # the model-level weights: each model's information share at the current fit
+            if tied:
+                with torch.no_grad():
+                    enc.logits.copy_(torch.log(information_shares(obs, enc(xe)[0], floor)))
+
         losses = []
         for step in range(cfg.steps):
+            tie_weights()
             opt.zero_grad()
             z = enc.leave_one_out(xe) if cfg.leave_one_out else enc(xe)[0]
             loss = -obs.log_likelihood(xo, z, floor).mean()   # −(Eq. 4.5) / (N·M); log U(0,1) = 0
@@ -209,6 +234,7 @@ def fit_fusion(scores: np.ndarray, names: Sequence[str], config: FusionConfig | 
             sched.step()
             if step % 100 == 0 or step == cfg.steps - 1:
                 losses.append(float(loss.detach()))
+        tie_weights()
         enc.eval()
 
     result = FusionResult(names, cfg, np.empty(0), np.empty(0), np.empty((0, m)), {}, {}, {}, losses,

@@ -14,7 +14,11 @@ enforced by construction (z = sigmoid(·)), so log p(z) = 0 wherever z can go.
 Amortised inference (Eq. 4.5): an encoder of six fully connected M → M layers (LeakyReLU
 between them, none after the last) turns a patch's M scores into M content-adaptive weights
 (softmax of per-model logits plus the layers' output, bounded to ± ``adaptivity`` nats), and
-z_i = sigmoid(s · Σ_j w_ij x_ij + t): a linear combination one can inspect.
+z_i = sigmoid(s · Σ_j w_ij x_ij + t): a linear combination one can inspect. The per-model
+logits are either free parameters of the fit or, by default (`fit.FusionConfig.model_weights`),
+the logs of each model's share of the Fisher information about z under the fitted observation
+model (`information_shares`): the weight a model gets is then what its fitted curve and noise
+say it knows, so a model whose curve is flat (random numbers) gets next to none.
 
 Leave-one-out: in the objective, model j's likelihood term is evaluated at z_i^(−j), the fused
 score with model j's weight handed to the others in equal shares (`Encoder.leave_one_out`), so
@@ -165,20 +169,37 @@ class ObservationModel(nn.Module):
         return -self.log_amp / torch.where(self.a.abs() < 1e-8, torch.full_like(self.a, 1e-8), self.a)
 
 
-def posterior_sd(obs: ObservationModel, x: torch.Tensor, z: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
-    """Uncertainty of each fused z_i (N,): the Gaussian (Laplace/Fisher) posterior s.d. of z_i
-    given its M scores under the fitted observation model, 1 / √(Σ_j f_j'(z_i)² / v_j(z_i)).
-
-    Each model contributes precision f'(z)² / v with v the variance of its skew-normal noise,
-    v = ω̃² (1 − 2δ²/π), δ = α̃ / √(1 + α̃²): a patch is uncertain where the models' curves are
-    flat (a change of z barely moves their scores) or their fitted score-level noise g_j(z) and
-    model-level noise σ_j are large, the thesis' fine- and coarse-grained uncertainties (Sec.
-    4.2). (Inflating it by the patch's own disagreement, the reduced χ² of its residuals, was
-    tried and dropped: on tuning seed 101 the most disagreed-on decile had the *smaller* error.)
-    ``x`` is accepted for the signature's sake: the s.d. depends on z and the fitted model only.
-    """
+def information(obs: ObservationModel, z: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
+    """Fisher information each model's score carries about z_i under the fitted observation
+    model, (N, M): f_j'(z_i)² / v_j(z_i), with v the variance of model j's skew-normal noise,
+    v = ω̃² (1 − 2δ²/π), δ = α̃ / √(1 + α̃²). A model tells little where its curve is flat (a
+    change of z barely moves its score) or its fitted score-level noise g_j(z) and model-level
+    noise σ_j are large, the thesis' fine- and coarse-grained uncertainties (Sec. 4.2); a model
+    that outputs random numbers has a flat curve and so carries next to none."""
     scale, shape = obs.noise(z, floor)
     delta = shape / torch.sqrt(1 + shape * shape)
     var = scale * scale * (1 - 2 * delta * delta / math.pi)
-    precision = (obs.f_prime(z) ** 2 / var).sum(-1).clamp_min(1e-12)
+    return obs.f_prime(z) ** 2 / var
+
+
+def information_shares(obs: ObservationModel, z: torch.Tensor, floor: torch.Tensor,
+                       floor_share: float = 1e-3) -> torch.Tensor:
+    """Each model's share of the information about z, averaged over patches, (M,), summing to 1.
+    Shares below ``floor_share`` × the largest are raised to it (the encoder's weights are a
+    softmax: a log-weight must stay finite)."""
+    info = information(obs, z, floor).mean(0)
+    info = info.clamp_min(floor_share * info.max().clamp_min(1e-12))
+    return info / info.sum()
+
+
+def posterior_sd(obs: ObservationModel, x: torch.Tensor, z: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
+    """Uncertainty of each fused z_i (N,): the Gaussian (Laplace/Fisher) posterior s.d. of z_i
+    given its M scores under the fitted observation model, 1 / √(Σ_j f_j'(z_i)² / v_j(z_i)),
+    the summed `information` of the models: a patch is uncertain where the models' curves are
+    flat or their noise is large. (Inflating it by the patch's own disagreement, the reduced χ²
+    of its residuals, was tried and dropped: on tuning seed 101 the most disagreed-on decile had
+    the *smaller* error.) ``x`` is accepted for the signature's sake: the s.d. depends on z and
+    the fitted model only.
+    """
+    precision = information(obs, z, floor).sum(-1).clamp_min(1e-12)
     return 1.0 / torch.sqrt(precision)

@@ -6,7 +6,7 @@ import torch
 
 from engine.evaluation import srcc
 from engine.fusion import FusionConfig, fit_fusion, rrf
-from engine.fusion.evaluate import compare_methods
+from engine.fusion.evaluate import compare_methods, linear_fusion_ceiling
 from engine.fusion.inputs import random_models
 from tests.engine.fusion.phantom_scores import SEED, phantom_scores
 
@@ -44,6 +44,8 @@ def test_random_models_get_the_smallest_weights_and_the_largest_scales(data, fit
     real = [n for n in names if not n.startswith("random-")]
     random = ["random-1", "random-2"]
     top = max(real, key=lambda n: fitted.weights[n])
+    # the smallest weights of all, below every real model's, however weak (thesis Table 4.4)
+    assert max(fitted.weights[n] for n in random) < min(fitted.weights[n] for n in real)
     assert max(fitted.weights[n] for n in random) < min(0.05, fitted.weights[top] / 10)
     # ω̃ of a random model is about the s.d. of its standardised scores (1): nothing explains them,
     # while the model that carries the fused score most has a smaller scale
@@ -51,6 +53,33 @@ def test_random_models_get_the_smallest_weights_and_the_largest_scales(data, fit
     assert min(fitted.scales[n] for n in random) > fitted.scales[top]
     assert sum(fitted.weights.values()) == pytest.approx(1.0, abs=1e-5)
     assert set(fitted.summary()[names[0]]) >= {"weight", "scale", "a", "b", "c", "sigma", "alpha", "g"}
+
+
+def test_model_weights_are_the_models_shares_of_the_information_about_z(with_random, fitted):
+    """By default a model's weight is its share of Σ_j f_j'(z)² / Var n_j(z) over the fitted
+    patches, recomputed here from the fitted curves and noise; its content-adaptive part moves
+    each patch's weights by at most ± ``adaptivity`` nats."""
+    from engine.fusion.model import information_shares
+
+    assert fitted.config.model_weights == "information"
+    with torch.no_grad():
+        z = torch.as_tensor(fitted.fused, dtype=torch.float32)
+        shares = information_shares(fitted.observation, z, fitted.floor).numpy()
+        model_level = torch.softmax(fitted.encoder.logits, 0).numpy()
+    np.testing.assert_allclose(model_level, shares, rtol=1e-4, atol=1e-7)
+    ratio = fitted.patch_weights / model_level
+    a = fitted.config.adaptivity
+    assert (np.abs(np.log(ratio / np.exp(np.log(ratio).mean(1, keepdims=True)))) <= 2 * a + 1e-5).all()
+
+
+def test_learned_model_weights_are_free_parameters_of_the_fit(with_random, fitted):
+    scores, names = with_random
+    learned = fit_fusion(scores, names, FusionConfig("SF-ms", steps=STEPS, model_weights="learned"))
+    assert learned.encoder.logits.requires_grad
+    assert not np.allclose(learned.fused, fitted.fused)
+    assert sum(learned.weights.values()) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="unknown model weights"):
+        FusionConfig(model_weights="equal")
 
 
 def test_amortised_fusion_of_new_patches_reproduces_the_fit(with_random, fitted):
@@ -86,9 +115,25 @@ def test_the_comparison_lists_every_model_variant_and_rrf(data, with_random):
     rrf_row = out["rows"][-1]
     assert rrf_row["srcc"] == pytest.approx(srcc(rrf(scores), data.labels))
     assert set(out["weights"]["SF-m"]) == set(names)
+    ceiling = out["linear_ceiling"]
+    assert ceiling["srcc"] >= max(r["srcc"] for r in out["rows"] if r["kind"] == "single") - 1e-12
+    assert sum(ceiling["weights"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert min(ceiling["weights"].values()) >= 0
     check = out["uncertainty"]["SF-m"]
     assert check["top_decile_patches"] >= len(data.labels) // 10
     assert {"top_decile_rank_error", "rest_rank_error", "top_decile_error_um", "rest_error_um"} <= set(check)
+
+
+def test_the_linear_ceiling_finds_the_weighting_that_averages_independent_errors_away():
+    """Two equally good views of the labels with independent errors and a useless third: the
+    label-chosen weighting is about half and half, nothing on the third, and beats either view."""
+    rng = np.random.default_rng(5)
+    labels = rng.uniform(0, 3, 600)
+    scores = np.stack([labels + rng.normal(0, 1, 600), 10 * labels + rng.normal(0, 10, 600),
+                       rng.uniform(0, 1, 600)], 1)
+    out = linear_fusion_ceiling(scores, labels, ["a", "b", "noise"])
+    assert out["srcc"] > max(srcc(scores[:, j], labels) for j in range(2)) + 0.03
+    assert 0.3 <= out["weights"]["a"] <= 0.7 and out["weights"]["noise"] <= 0.05
 
 
 def test_scores_fusion_cannot_use_are_refused(data):
