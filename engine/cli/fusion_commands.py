@@ -9,7 +9,8 @@
   geometry, each model's weight and overall scale ω̃, and summaries.
 * ``finefocus fusion eval --seed S [--random-models K] [--stacks N] [--json]`` — phantom
   z-stacks of seed S: SRCC and PLCC against |z − z*| of each single model, each fusion variant
-  and RRF, the learned weights and the uncertainty check (`engine.fusion.evaluate`).
+  and RRF, the fitted model weights, the uncertainty check and the label-chosen linear ceiling
+  (`engine.fusion.evaluate`).
 
 ``--metrics`` replaces the default classical metrics (`engine.fusion.inputs.FUSION_METRICS`);
 FocusLiteNN models are used whenever their weights exist (``--no-focuslitenn`` leaves them out).
@@ -156,7 +157,8 @@ def heatmap_command(args: argparse.Namespace) -> int:
             save_png(png, overview_png(slide, fusion.fused, fusion.geometry, ranges["fused"],
                                         LABELS["fused"], CMAPS["fused"], plane))
         res = fusion.result
-        doc = {"path": str(args.path), "variant": res.config.variant, **fusion.geometry.as_dict(),
+        doc = {"path": str(args.path), "variant": res.config.variant, "model_weights": res.config.model_weights,
+               **fusion.geometry.as_dict(),
                "plane": plane, "z_um": fusion.z_um, "mpp": list(slide.mpp) if slide.mpp else None,
                "higher_is_blurrier": True, "fit_id": fit_digest(fusion),
                "fit_seconds": round(fusion.fit_seconds, 3),
@@ -204,4 +206,7 @@ def eval_command(args: argparse.Namespace) -> int:
     print(f"{'method':28s} {'SRCC':>7s} {'PLCC':>7s}")
     for r in report["rows"]:
         print(f"{r['method']:28s} {r['srcc']:7.4f} {r['plcc']:7.4f}")
+    ceiling = report["linear_ceiling"]
+    print(f"label-chosen linear ceiling: SRCC {ceiling['srcc']:.4f} at weights "
+          + ", ".join(f"{n} {w:.2f}" for n, w in ceiling["weights"].items() if w > 0))
     return 0

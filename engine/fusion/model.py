@@ -16,9 +16,10 @@ between them, none after the last) turns a patch's M scores into M content-adapt
 (softmax of per-model logits plus the layers' output, bounded to ± ``adaptivity`` nats), and
 z_i = sigmoid(s · Σ_j w_ij x_ij + t): a linear combination one can inspect. The per-model
 logits are either free parameters of the fit or, by default (`fit.FusionConfig.model_weights`),
-the logs of each model's share of the Fisher information about z under the fitted observation
-model (`information_shares`): the weight a model gets is then what its fitted curve and noise
-say it knows, so a model whose curve is flat (random numbers) gets next to none.
+the logs of each model's share of the (Gaussian) information about z under the fitted
+observation model (`information_shares`, f'²/Var): a model whose fitted curve is flat (random
+numbers) gets next to none. This weighting was chosen empirically, on the tuning seeds; the
+factor-analytic (Bartlett) weights f'/Var were tried too.
 
 Leave-one-out: in the objective, model j's likelihood term is evaluated at z_i^(−j), the fused
 score with model j's weight handed to the others in equal shares (`Encoder.leave_one_out`), so
@@ -170,12 +171,14 @@ class ObservationModel(nn.Module):
 
 
 def information(obs: ObservationModel, z: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
-    """Fisher information each model's score carries about z_i under the fitted observation
-    model, (N, M): f_j'(z_i)² / v_j(z_i), with v the variance of model j's skew-normal noise,
-    v = ω̃² (1 − 2δ²/π), δ = α̃ / √(1 + α̃²). A model tells little where its curve is flat (a
-    change of z barely moves its score) or its fitted score-level noise g_j(z) and model-level
-    noise σ_j are large, the thesis' fine- and coarse-grained uncertainties (Sec. 4.2); a model
-    that outputs random numbers has a flat curve and so carries next to none."""
+    """How much each model's score tells about z_i under the fitted observation model, (N, M):
+    f_j'(z_i)² / v_j(z_i), with v the variance of model j's skew-normal noise,
+    v = ω̃² (1 − 2δ²/π), δ = α̃ / √(1 + α̃²): the Fisher information of a Gaussian noise of that
+    variance (it leaves out the skewness and the z-dependence of g, which the exact skew-normal
+    information would include). A model tells little where its curve is flat (a change of z barely
+    moves its score) or its fitted score-level noise g_j(z) and model-level noise σ_j are large,
+    the thesis' fine- and coarse-grained uncertainties (Sec. 4.2); a model that outputs random
+    numbers has a flat curve and so carries next to none."""
     scale, shape = obs.noise(z, floor)
     delta = shape / torch.sqrt(1 + shape * shape)
     var = scale * scale * (1 - 2 * delta * delta / math.pi)
@@ -184,10 +187,13 @@ def information(obs: ObservationModel, z: torch.Tensor, floor: torch.Tensor) -> 
 
 def information_shares(obs: ObservationModel, z: torch.Tensor, floor: torch.Tensor,
                        floor_share: float = 1e-3) -> torch.Tensor:
-    """Each model's share of the information about z, averaged over patches, (M,), summing to 1.
-    Shares below ``floor_share`` × the largest are raised to it (the encoder's weights are a
-    softmax: a log-weight must stay finite)."""
-    info = information(obs, z, floor).mean(0)
+    """Each model's share of the `information` about z, averaged over patches, (M,), summing to 1.
+
+    A model whose fitted curve falls with z (its scores point the wrong way: higher = sharper)
+    gets the floor, not a share: the encoder adds scores with non-negative weights. Shares below
+    ``floor_share`` × the largest are raised to it (the encoder's weights are a softmax: a
+    log-weight must stay finite), so a model that carries nothing sits at that floor."""
+    info = information(obs, z, floor).mean(0) * (obs.f_prime(z).mean(0) > 0)
     info = info.clamp_min(floor_share * info.max().clamp_min(1e-12))
     return info / info.sum()
 

@@ -39,6 +39,7 @@ def test_heatmap_writes_fused_and_uncertainty_grids_on_the_focuslitenn_geometry(
     assert doc["fused"]["tissue_patches"] == tissue.sum() > 0 and (~tissue).any()
     assert ((fused[tissue] > 0) & (fused[tissue] < 1)).all() and (unc[tissue] > 0).all()
     assert doc["variant"] == "SF-ms" and doc["higher_is_blurrier"] is True
+    assert doc["model_weights"] == "information"
     names = [m["name"] for m in doc["models"]]
     assert {"difference_of_gaussians", "spectral_entropy", "autocorrelation"} <= set(names)
     assert sum(m["weight"] for m in doc["models"]) == pytest.approx(1.0, abs=1e-4)
@@ -106,6 +107,17 @@ def test_eval_compares_single_models_fusion_variants_and_rrf(cached_stacks, caps
         assert {"top_decile_rank_error", "rest_rank_error"} <= set(doc["uncertainty"][v])
     assert doc["seed"] == SEED and doc["random_models"] == 2 and doc["tuning_seed"] is False
     assert doc["stacks"] == STACKS and doc["patches"] > 0 and doc["protocol"] == "patch"
+    assert doc["config"]["model_weights"] == "information"
+    best_single = max(r["srcc"] for r in doc["rows"] if r["kind"] == "single")
+    assert doc["linear_ceiling"]["srcc"] >= best_single - 1e-12
+    assert set(doc["linear_ceiling"]["weights"]) == set(singles)
+
+
+def test_eval_with_learned_model_weights(cached_stacks, capsys):
+    assert main(["fusion", "eval", "--seed", str(SEED), "--stacks", str(STACKS), "--steps", "100",
+                 "--model-weights", "learned", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["config"]["model_weights"] == "learned"
 
 
 def test_eval_thesis_protocol_fuses_the_image_scores_fqa_eval_reports(capsys, tmp_path, monkeypatch):
@@ -126,7 +138,7 @@ def test_eval_thesis_protocol_fuses_the_image_scores_fqa_eval_reports(capsys, tm
 def test_eval_prints_a_table_without_json(cached_stacks, capsys):
     assert main(["fusion", "eval", "--seed", str(SEED), "--stacks", str(STACKS), "--steps", "100"]) == 0
     out = capsys.readouterr().out
-    assert "SRCC" in out and "RRF" in out and "SF-ms" in out
+    assert "SRCC" in out and "RRF" in out and "SF-ms" in out and "linear ceiling" in out
 
 
 @pytest.mark.parametrize("argv, words", [

@@ -66,7 +66,7 @@ def test_model_weights_are_the_models_shares_of_the_information_about_z(with_ran
         z = torch.as_tensor(fitted.fused, dtype=torch.float32)
         shares = information_shares(fitted.observation, z, fitted.floor).numpy()
         model_level = torch.softmax(fitted.encoder.logits, 0).numpy()
-    np.testing.assert_allclose(model_level, shares, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(model_level, shares, rtol=1e-3, atol=1e-7)
     ratio = fitted.patch_weights / model_level
     a = fitted.config.adaptivity
     assert (np.abs(np.log(ratio / np.exp(np.log(ratio).mean(1, keepdims=True)))) <= 2 * a + 1e-5).all()
@@ -76,10 +76,25 @@ def test_learned_model_weights_are_free_parameters_of_the_fit(with_random, fitte
     scores, names = with_random
     learned = fit_fusion(scores, names, FusionConfig("SF-ms", steps=STEPS, model_weights="learned"))
     assert learned.encoder.logits.requires_grad
+    assert learned.encoder.logits.detach().abs().max() > 0.05   # they start at 0: the fit moved them
     assert not np.allclose(learned.fused, fitted.fused)
     assert sum(learned.weights.values()) == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError, match="unknown model weights"):
         FusionConfig(model_weights="equal")
+
+
+def test_a_model_pointing_the_wrong_way_gets_the_floor_weight(data):
+    """Scores oriented higher = sharper (a metric passed without its blur orientation) have a
+    falling fitted curve: the encoder only adds scores, so such a model gets the floor share."""
+    flipped = data.scores.copy()
+    j = list(data.names).index("difference_of_gaussians")
+    flipped[:, j] = -flipped[:, j]
+    res = fit_fusion(flipped, data.names, FusionConfig("SF-ms", steps=STEPS))
+    with torch.no_grad():
+        assert float(res.observation.f_prime(torch.tensor([0.5]))[0, j]) < 0
+    assert res.weights["difference_of_gaussians"] < 0.002
+    assert res.weights["difference_of_gaussians"] < min(w for n, w in res.weights.items()
+                                                        if n != "difference_of_gaussians")
 
 
 def test_amortised_fusion_of_new_patches_reproduces_the_fit(with_random, fitted):
@@ -134,6 +149,10 @@ def test_the_linear_ceiling_finds_the_weighting_that_averages_independent_errors
     out = linear_fusion_ceiling(scores, labels, ["a", "b", "noise"])
     assert out["srcc"] > max(srcc(scores[:, j], labels) for j in range(2)) + 0.03
     assert 0.3 <= out["weights"]["a"] <= 0.7 and out["weights"]["noise"] <= 0.05
+    # a model with constant scores (SRCC undefined) neither starts a search nor poisons it
+    with_constant = np.concatenate([scores, np.ones((600, 1))], 1)
+    again = linear_fusion_ceiling(with_constant, labels, ["a", "b", "noise", "constant"])
+    assert np.isfinite(again["srcc"]) and again["srcc"] == pytest.approx(out["srcc"], abs=2e-3)
 
 
 def test_scores_fusion_cannot_use_are_refused(data):
