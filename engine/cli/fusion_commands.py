@@ -73,7 +73,7 @@ def _model_args(p: argparse.ArgumentParser, variant: bool = True) -> None:
     p.add_argument("--steps", type=int, default=None, metavar="N",
                    help="optimisation steps of each fit (default: the tuned 1500)")
     p.add_argument("--model-weights", choices=("information", "learned"), default="information",
-                   help="each model's weight: its share of the Fisher information about the fused score "
+                   help="each model's weight: its share of the information f'^2/Var about the fused score "
                         "under the fitted observation model (default), or a free parameter of the fit")
 
 

@@ -65,7 +65,7 @@ class FusionConfig:
     threads: int = 1
     max_fit_patches: int = 4_000   # larger sets are fitted on a seeded random subset, then fused whole (amortised)
     adaptivity: float | None = 0.1  # bound (nats) on each patch's deviation from the model-level log-weights
-    model_weights: str = "information"  # "information" (share of the Fisher information) or "learned"
+    model_weights: str = "information"  # "information" (share of f'²/Var, `model.information_shares`) or "learned"
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
