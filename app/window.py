@@ -137,6 +137,8 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         self._action(file_menu, "Open the &built-in slide", lambda: self.open_path(None))
         file_menu.addSeparator()
+        self._action(file_menu, "Export &all-in-focus snapshot of the view…", self.choose_all_in_focus_export)
+        file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         view = self.menuBar().addMenu("&View")
         self._action(view, "Zoom &in", lambda: self.canvas.zoom(2.0), [QKeySequence("+"), QKeySequence("=")])
@@ -225,6 +227,58 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open slide", "", FILE_FILTER)
         if path:
             self.open_path(path)
+
+    # ------------------------------------------------------------------ exports
+    def choose_all_in_focus_export(self) -> None:
+        if self.slide is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export all-in-focus snapshot", "all-in-focus.png",
+                                              "PNG image (*.png)")
+        if path:
+            self.export_all_in_focus(path)
+
+    def export_all_in_focus(self, path: str | Path) -> asyncio.Task:
+        """Write the visible part of the slide, every place at its estimated best focus, to the PNG
+        ``path`` (level-0 resolution; `engine.export.all_in_focus`). Runs on a worker with Cancel;
+        a failure (one plane, too large a view, an unwritable file) opens the error dialog."""
+        import threading
+
+        from engine.export.all_in_focus import all_in_focus_region
+
+        slide, path = self.slide, Path(path)
+        x, y, w, h = self.canvas.view_rect()
+        W, H = slide.dimensions
+        x0, y0 = max(0, int(x)), max(0, int(y))
+        region = (x0, y0, min(W, int(x + w + 0.999)) - x0, min(H, int(y + h + 0.999)) - y0)
+        stop = threading.Event()
+
+        def work():
+            if region[2] <= 0 or region[3] <= 0:
+                raise ValueError("the view shows no part of the slide")
+            result = all_in_focus_region(slide, region, cache=self._radiance_cache, cancelled=stop.is_set)
+            from PIL import Image
+
+            try:
+                Image.fromarray(result.pixels).save(path)
+            except OSError as exc:
+                raise ValueError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+            return result.describe()
+
+        async def job(progress):
+            running = self.executor.submit(work)
+            try:
+                what = await asyncio.wrap_future(running)
+            except asyncio.CancelledError:
+                stop.set()
+                raise
+            except Exception as exc:  # a clear dialog; the window stays up
+                self.statusBar().showMessage(str(exc), 10000)
+                self.error_dialog = show_error(self, "FineFocus — cannot export", str(exc))
+                return None
+            self.statusBar().showMessage(f"wrote {path}: {region[2]}×{region[3]} px, {what}", 10000)
+            return path
+
+        return self.jobs.run(f"Exporting all-in-focus {region[2]}×{region[3]} px…", job)
 
     # ------------------------------------------------------------------ opening
     def open_path(self, path: str | Path | None) -> asyncio.Task:

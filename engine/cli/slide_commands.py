@@ -4,6 +4,9 @@
   planes (µm), associated images and vendor properties.
 * ``finefocus snapshot PATH --level L --region X,Y,W,H [--z UM | --plane I] --out FILE.png`` —
   read one region (X, Y in level-0 px; W, H in px of level L) of one focal plane into a PNG.
+  With ``--focus-map MAP.npz`` every place is rendered at the map's focus, with
+  ``--all-in-focus [--save-focus-map MAP.npz]`` at its estimated best focus (`engine.focusmap`),
+  by the virtual refocusing model (`engine.refocus.focus_mapped_slide`).
 
 PATH may be ``phantom:<spec>`` for the built-in phantom. Bad input raises `SlideError` or
 `UserError`, which the CLI prints as one line and exit status 2.
@@ -13,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+import numpy as np
 
 from ..slides import open_slide
 from . import UserError
@@ -38,6 +43,15 @@ def register(sub) -> None:
                         help="focal position in µm; the nearest captured plane is read "
                              "(no refocusing). Default: the plane nearest 0 µm")
     planes.add_argument("--plane", type=int, metavar="I", help="index of the focal plane to read")
+    planes.add_argument("--focus-map", metavar="MAP.npz",
+                        help="render every place at the focus a focus map gives it (a FineFocus focus map, "
+                             "e.g. written by --save-focus-map), by the virtual refocusing model")
+    planes.add_argument("--all-in-focus", action="store_true",
+                        help="every place at its own best focus: the depth where FocusLiteNN finds the "
+                             "captured planes sharpest (a multi-plane slide, level 0), rendered by the "
+                             "virtual refocusing model")
+    s.add_argument("--save-focus-map", metavar="MAP.npz",
+                   help="with --all-in-focus: also write the estimated focus map (to reuse or repaint)")
     s.add_argument("--out", required=True, metavar="FILE.png", help="where to write the PNG")
     s.set_defaults(handler=snapshot_command)
 
@@ -100,23 +114,57 @@ def snapshot_command(args: argparse.Namespace) -> int:
     x, y, w, h = parse_region(args.region)
     if not args.out.lower().endswith(".png"):
         raise UserError(f"{args.out}: --out must name a .png file")
+    if args.save_focus_map and not args.all_in_focus:
+        raise UserError("--save-focus-map goes with --all-in-focus")
     with open_slide(args.path) as slide:
         if not 0 <= args.level < slide.level_count:
             raise UserError(f"{slide.path}: level {args.level} does not exist "
                             f"(levels 0..{slide.level_count - 1})")
-        if args.plane is not None:
-            if not 0 <= args.plane < slide.plane_count:
+        if args.focus_map or args.all_in_focus:
+            pixels, what = _focus_mapped_pixels(slide, args, (x, y, w, h))
+        else:
+            if args.plane is None:
+                plane = slide.nearest_plane(args.z if args.z is not None else 0.0)
+            elif 0 <= args.plane < slide.plane_count:
+                plane = args.plane
+            else:
                 raise UserError(f"{slide.path}: plane {args.plane} does not exist "
                                 f"(planes 0..{slide.plane_count - 1})")
-            plane = args.plane
-        else:
-            plane = slide.nearest_plane(args.z if args.z is not None else 0.0)
-        pixels = slide.read_region(args.level, x, y, w, h, plane)
-        z = slide.planes_um[plane]
+            pixels = slide.read_region(args.level, x, y, w, h, plane)
+            what = f"plane {plane} (z = {slide.planes_um[plane]:+g} µm)"
     try:
         Image.fromarray(pixels).save(args.out)
     except OSError as exc:
         raise UserError(f"{args.out}: cannot write ({exc.strerror or exc})") from exc
-    print(f"wrote {args.out}: {w}x{h} px, level {args.level}, plane {plane} (z = {z:+g} µm)",
-          file=sys.stderr)
+    print(f"wrote {args.out}: {w}x{h} px, level {args.level}, {what}", file=sys.stderr)
     return 0
+
+
+def _focus_mapped_pixels(slide, args, region: tuple[int, int, int, int]) -> tuple[np.ndarray, str]:
+    """The region rendered at a focus map's depths (``--focus-map``) or at the estimated best
+    focus (``--all-in-focus``), and a description for the report line."""
+    from ..export.all_in_focus import all_in_focus_region
+    from ..focusmap import FocusMap, FocusMapError
+    from ..refocus.focus_mapped_slide import FocusMappedSlide
+
+    x, y, w, h = region
+    if args.all_in_focus:
+        if args.level != 0:
+            raise UserError(f"--all-in-focus reads level 0 (the depths are found at full resolution); got --level {args.level}")
+        if args.save_focus_map and not args.save_focus_map.lower().endswith(".npz"):
+            raise UserError(f"{args.save_focus_map}: --save-focus-map must name a .npz file")
+        try:
+            result = all_in_focus_region(slide, region)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        if args.save_focus_map:
+            try:
+                result.focus_map.save(args.save_focus_map)
+            except OSError as exc:
+                raise UserError(f"{args.save_focus_map}: cannot write ({exc.strerror or exc})") from exc
+        return result.pixels, result.describe()
+    try:
+        fm = FocusMap.load(args.focus_map, size=slide.dimensions)
+    except FocusMapError as exc:
+        raise UserError(str(exc)) from None
+    return FocusMappedSlide(slide, fm).read_region(args.level, x, y, w, h), f"focus map {args.focus_map}"

@@ -219,13 +219,19 @@ class RefocusedSlide(Slide):
         bw, bh = min(B, W - bx * B), min(B, H - by * B)
         rad = self.radiance(bx, by)
         model = self._model()
+        target = self._target(bx * B - M, by * B - M, bw + 2 * M, bh + 2 * M, rad.size)
         with torch.no_grad():
-            out = model.decode(rad, torch.tensor([self.z_um]))
+            out = model.decode(rad, target)
         s = model_scale(self.mpp)
         if s != 1.0:
             out = F.interpolate(out, size=(bh + 2 * M, bw + 2 * M), mode="bicubic", align_corners=False)
         img = (out[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
         return np.ascontiguousarray(img[M:M + bh, M:M + bw])
+
+    def _target(self, x: int, y: int, w: int, h: int, model_hw: tuple[int, int]) -> torch.Tensor:
+        """The decoder's target focus (µm) for the level-0 region (x, y, w, h) seen as a
+        ``model_hw`` model-px field: here z everywhere, (1,); a focus-mapped slide gives a map."""
+        return torch.tensor([self.z_um])
 
     def radiance(self, bx: int, by: int) -> Radiance:
         """The cached radiance field of block (bx, by) (its margin included); encoded on a miss."""

@@ -81,3 +81,64 @@ def test_snapshot_bad_arguments_exit_2(ome_zstack, tmp_path, capsys, args, messa
     argv = ["snapshot", str(ome_zstack[0]), *args, "--out", str(tmp_path / "x.png")]
     assert main(argv) == 2
     assert message in one_error_line(capsys)
+
+
+#: The built-in virtual slide (80 000 × 60 000 px, planes at −1, 0, +1 µm) and a region of tissue.
+PHANTOM, REGION = "phantom:", "20000,20000,600,500"
+
+
+def test_all_in_focus_snapshot_and_its_focus_map_reused(tmp_path, capsys):
+    out, fmap = tmp_path / "aif.png", tmp_path / "aif.npz"
+    assert main(["snapshot", PHANTOM, "--region", REGION, "--all-in-focus",
+                 "--save-focus-map", str(fmap), "--out", str(out)]) == 0
+    assert "all in focus (best focus" in capsys.readouterr().err
+    aif = np.asarray(Image.open(out))
+    assert aif.shape == (500, 600, 3)
+    from engine.focusmap import FocusMap
+
+    fm = FocusMap.load(fmap, size=(80_000, 60_000))
+    rows, cols = np.nonzero(fm.painted)
+    # the region and the margin read around it (one 235-px patch), half a depth cell (64 px) and
+    # one map cell (32 px) more at most: nothing far away
+    reach = 235 + 64 + 32
+    assert rows.size and rows.min() * 32 >= 20000 - reach and (rows.max() + 1) * 32 <= 20500 + reach
+    assert cols.min() * 32 >= 20000 - reach and (cols.max() + 1) * 32 <= 20600 + reach
+    depths = fm.values[fm.painted]
+    assert depths.min() >= -1.0 - 1e-6 and depths.max() <= 1.0 + 1e-6 and depths.std() > 0
+    again = tmp_path / "again.png"
+    assert main(["snapshot", PHANTOM, "--region", REGION, "--focus-map", str(fmap),
+                 "--out", str(again)]) == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(again)), aif)
+    plane = tmp_path / "plane.png"
+    assert main(["snapshot", PHANTOM, "--region", REGION, "--z", "0",
+                 "--out", str(plane)]) == 0
+    assert not np.array_equal(np.asarray(Image.open(plane)), aif)
+
+
+def test_focus_map_mistakes_exit_2_with_one_line(tmp_path, capsys):
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"no map here")
+    other = tmp_path / "other.npz"
+    from engine.focusmap import FocusMap
+
+    FocusMap(100, 100).save(other)
+    cases = [
+        (["--focus-map", str(junk)], str(junk)),
+        (["--focus-map", str(other)], "made for a 100 × 100 px slide"),
+        (["--z", "0", "--save-focus-map", str(tmp_path / "m.npz")], "--save-focus-map goes with --all-in-focus"),
+        (["--all-in-focus", "--level", "1"], "--all-in-focus reads level 0"),
+        (["--all-in-focus", "--save-focus-map", str(tmp_path / "m.txt")], "must name a .npz file"),
+    ]
+    for args, words in cases:
+        argv = ["snapshot", PHANTOM, "--region", "0,0,64,64", *args, "--out", str(tmp_path / "x.png")]
+        assert main(argv) == 2, args
+        assert words in one_error_line(capsys), args
+
+
+def test_all_in_focus_of_a_single_plane_slide_says_why_not(tmp_path, capsys):
+    flat = tmp_path / "flat.ome.tiff"
+    assert main(["phantom", "write", str(flat), "--seed", "4", "--size", "300", "300", "--planes", "1"]) == 0
+    capsys.readouterr()
+    assert main(["snapshot", str(flat), "--region", "0,0,64,64", "--all-in-focus",
+                 "--out", str(tmp_path / "x.png")]) == 2
+    assert "at least 2 focal planes" in one_error_line(capsys)
