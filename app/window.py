@@ -251,13 +251,16 @@ class MainWindow(QMainWindow):
         x0, y0 = max(0, int(x)), max(0, int(y))
         region = (x0, y0, min(W, int(x + w + 0.999)) - x0, min(H, int(y + h + 0.999)) - y0)
         stop = threading.Event()
+        cache = self.radiance_cache()
 
         def work():
             if region[2] <= 0 or region[3] <= 0:
                 raise ValueError("the view shows no part of the slide")
-            result = all_in_focus_region(slide, region, cache=self._radiance_cache, cancelled=stop.is_set)
+            result = all_in_focus_region(slide, region, cache=cache, cancelled=stop.is_set)
             from PIL import Image
 
+            if stop.is_set():
+                raise InterruptedError("all-in-focus export cancelled")
             try:
                 Image.fromarray(result.pixels).save(path)
             except OSError as exc:
@@ -347,11 +350,18 @@ class MainWindow(QMainWindow):
 
     def refocused(self, z_um: float) -> Slide:
         """The open slide refocused to ``z_um`` (µm), sharing one radiance cache."""
-        from engine.refocus.refocused_slide import RadianceCache, RefocusedSlide
+        from engine.refocus.refocused_slide import RefocusedSlide
+
+        return RefocusedSlide(self.slide, z_um, cache=self.radiance_cache())
+
+    def radiance_cache(self):
+        """The window's radiance cache (made on first use; cleared when another slide opens): the
+        focus knob and the exports share the encoded fields of the open slide."""
+        from engine.refocus.refocused_slide import RadianceCache
 
         if self._radiance_cache is None:
             self._radiance_cache = RadianceCache()
-        return RefocusedSlide(self.slide, z_um, cache=self._radiance_cache)
+        return self._radiance_cache
 
     def _load_overview(self) -> None:
         slide, plane = self.slide, self.focus.plane

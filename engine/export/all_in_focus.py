@@ -4,7 +4,8 @@ Every place of the region at its own best focus: the depths FocusLiteNN finds sh
 slide's captured planes (`engine.focusmap.auto.best_focus_fill`, glass keeping the plane nearest
 z = 0) rendered by the virtual refocusing model (`FocusMappedSlide`). The one code path of
 `finefocus snapshot --all-in-focus` and the viewer's File ▸ Export all-in-focus snapshot.
-Level 0 only (the depths are found at full resolution); x, y, w, h in level-0 px.
+Level 0 only (the depths are found at full resolution); x, y, w, h in level-0 px. Glass (no
+depth found) shows the captured plane nearest z = 0.
 """
 from __future__ import annotations
 
@@ -18,10 +19,15 @@ from ..slides.base import Slide
 
 __all__ = ["all_in_focus_region", "AllInFocus"]
 
+#: Rows rendered between two looks at ``cancelled`` (level-0 px; a multiple of the 128 µm blocks
+#: at 0.25 µm/px, so a strip decodes each block row once).
+RENDER_ROWS = 512
+
 
 class AllInFocus:
     """The result: ``pixels`` uint8 (h, w, 3), the ``focus_map`` used (whole-slide geometry, the
-    region's cells filled) and the estimated ``depth_um`` grid (NaN = glass)."""
+    cells centred in the region filled) and the estimated ``depth_um`` grid (NaN = glass; it
+    covers the margin read around the region too)."""
 
     def __init__(self, pixels: np.ndarray, focus_map: FocusMap, depth_um: np.ndarray):
         self.pixels, self.focus_map, self.depth_um = pixels, focus_map, depth_um
@@ -41,5 +47,11 @@ def all_in_focus_region(slide: Slide, region: tuple[int, int, int, int], *, cach
     x, y, w, h = region
     fm = FocusMap(*slide.dimensions, default_um=slide.planes_um[slide.nearest_plane(0.0)])
     depth = best_focus_fill(slide, fm, region, cancelled=cancelled)
-    pixels = FocusMappedSlide(slide, fm, cache=cache).read_region(0, x, y, w, h)
+    mapped = FocusMappedSlide(slide, fm, cache=cache)
+    pixels = np.empty((h, w, 3), np.uint8)
+    for top in range(0, h, RENDER_ROWS):          # in strips, so a cancel is heard between them
+        if cancelled is not None and cancelled():
+            raise InterruptedError("all-in-focus export cancelled")
+        rows = min(RENDER_ROWS, h - top)
+        pixels[top:top + rows] = mapped.read_region(0, x, y + top, w, rows)
     return AllInFocus(pixels, fm, depth)

@@ -3,8 +3,9 @@
 `best_focus_fill(slide, fm, region)` estimates the best-focus depth over a level-0 region of a
 multi-plane slide (`engine.fqa.depth_map`: each 235-px patch scored on every captured plane by
 FocusLiteNN, the sharpest plane refined by a parabola through its neighbours, µm; glass stays
-unknown) and fills those depths into the map (one undo step). The region is read with a margin
-of one patch so its border cells are scored with their context, as the heatmaps score them.
+unknown) and fills those depths into the map's cells centred in the region (one undo step). The
+region is read with a margin of one patch so its border cells are scored with their context, as
+the heatmaps score them; the margin's cells are not changed.
 """
 from __future__ import annotations
 
@@ -41,9 +42,10 @@ def best_focus_fill(slide: Slide, fm: FocusMap, region: tuple[int, int, int, int
         raise ValueError(f"{slide.path}: region {w} × {h} px on {slide.plane_count} planes is too large to "
                          f"find the best focus in one go (limit {MAX_AUTO_MPX} Mpx over all planes)")
     planes = [slide.read_region(0, x0, y0, x1 - x0, y1 - y0, i) for i in range(slide.plane_count)]
-    crop = ArraySlide(planes, planes_um=list(slide.planes_um), mpp=slide.mpp, path=str(slide.path))
+    crop = ArraySlide(planes, planes_um=list(slide.planes_um), mpp=slide.mpp, path=str(slide.path),
+                      min_size=max(x1 - x0, y1 - y0))       # level 0 only: no pyramid to build
     depth, _, geom = compute_depth_map(crop, model, progress=progress, cancelled=cancelled)
     # cell (i, j) of the depth map is the patch at crop px (origin + j·stride, …): its centre
     centre = (x0 + geom.origin[0] + geom.patch / 2, y0 + geom.origin[1] + geom.patch / 2)
-    fm.fill(depth, origin=centre, spacing=geom.stride, only_unpainted=only_unpainted)
+    fm.fill(depth, origin=centre, spacing=geom.stride, only_unpainted=only_unpainted, region=region)
     return depth

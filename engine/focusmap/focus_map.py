@@ -48,7 +48,7 @@ class _Step:
     after: np.ndarray
 
 
-@dataclass
+@dataclass(eq=False)
 class FocusMap:
     """Target focus (µm) over a ``width`` × ``height`` level-0 px slide; see the module docstring."""
 
@@ -143,29 +143,42 @@ class FocusMap:
         self._stroke(points, radius, lambda cells, d: np.where(d <= 1.0, np.float32(np.nan), cells))
 
     def fill(self, depth_um: np.ndarray, origin: tuple[float, float], spacing: float,
-             only_unpainted: bool = False) -> None:
+             only_unpainted: bool = False, region: tuple[float, float, float, float] | None = None) -> None:
         """Auto-fill (one undo step) from a best-focus depth map: ``depth_um`` (rows, cols) µm,
         NaN where unknown (glass), its cell (i, j) centred at level-0 (origin[0] + j·spacing,
-        origin[1] + i·spacing). Each cell of this map takes the depth map's value nearest its
-        centre; unknown (NaN, or more than half a spacing beyond the depth map's cells) stays as
-        it was. ``only_unpainted`` keeps what the user painted."""
+        origin[1] + i·spacing). Each cell takes the depth map's value nearest its centre.
+
+        Without ``region`` only cells within half a spacing of the depth map's cells change; with
+        ``region`` (x, y, w, h level-0 px) exactly the cells centred in it change, each from its
+        nearest depth cell however far (so a region at the slide's edge, whose depth cells cannot
+        reach it, is filled to its border). Unknown depths leave a cell as it was, and so does
+        ``only_unpainted`` for what the user painted."""
         depth = np.asarray(depth_um, np.float32)
         if depth.ndim != 2 or depth.size == 0:
             raise ValueError(f"a depth map must be a non-empty 2-D grid, got shape {depth.shape}")
         if not spacing > 0:
             raise ValueError(f"depth map spacing must be > 0 level-0 px, got {spacing}")
         rows, cols = self.shape
-        fi = ((np.arange(rows) + 0.5) * self.stride - origin[1]) / spacing
-        fj = ((np.arange(cols) + 0.5) * self.stride - origin[0]) / spacing
-        inside = ((fi >= -0.5) & (fi <= depth.shape[0] - 0.5))[:, None] & \
-                 ((fj >= -0.5) & (fj <= depth.shape[1] - 0.5))[None, :]
-        i = np.clip(np.rint(fi), 0, depth.shape[0] - 1).astype(int)
-        j = np.clip(np.rint(fj), 0, depth.shape[1] - 1).astype(int)
+        cy, cx = (np.arange(rows) + 0.5) * self.stride, (np.arange(cols) + 0.5) * self.stride
+        if region is None:
+            fi, fj = (cy - origin[1]) / spacing, (cx - origin[0]) / spacing
+            rsel = (fi >= -0.5) & (fi <= depth.shape[0] - 0.5)
+            csel = (fj >= -0.5) & (fj <= depth.shape[1] - 0.5)
+        else:
+            x, y, w, h = region
+            rsel, csel = (cy >= y) & (cy < y + h), (cx >= x) & (cx < x + w)
+        if not rsel.any() or not csel.any():
+            return
+        r0, r1 = np.flatnonzero(rsel)[[0, -1]] + (0, 1)
+        c0, c1 = np.flatnonzero(csel)[[0, -1]] + (0, 1)
+        i = np.clip(np.rint((cy[r0:r1] - origin[1]) / spacing), 0, depth.shape[0] - 1).astype(int)
+        j = np.clip(np.rint((cx[c0:c1] - origin[0]) / spacing), 0, depth.shape[1] - 1).astype(int)
         sampled = depth[i[:, None], j[None, :]]
-        keep = ~np.isfinite(sampled) | ~inside
+        old = self.values[r0:r1, c0:c1]
+        keep = ~np.isfinite(sampled)
         if only_unpainted:
-            keep |= self.painted
-        self._apply(0, 0, np.where(keep, self.values, sampled).astype(np.float32))
+            keep |= np.isfinite(old)
+        self._apply(int(r0), int(c0), np.where(keep, old, sampled).astype(np.float32))
 
     def _stroke(self, points, radius, change) -> None:
         pts = [(float(px), float(py)) for px, py in points]
@@ -184,6 +197,8 @@ class FocusMap:
         self._apply(r0, c0, new[r0:r1, c0:c1])
 
     def _apply(self, r0: int, c0: int, after: np.ndarray) -> None:
+        if not self.values.flags.writeable:
+            raise ValueError("a frozen focus map cannot be edited")
         r1, c1 = r0 + after.shape[0], c0 + after.shape[1]
         before = self.values[r0:r1, c0:c1].copy()
         if np.array_equal(before, after, equal_nan=True):
@@ -250,6 +265,9 @@ class FocusMap:
         try:
             np.savez_compressed(tmp, format=np.array(_FORMAT), width=self.width, height=self.height,
                                 stride=self.stride, default_um=np.float64(self.default_um), values=self.values)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)     # mkstemp made it owner-only
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -262,7 +280,10 @@ class FocusMap:
         (level-0 px). Errors name the file and the reason (`FocusMapError`)."""
         path = Path(path)
         try:
-            with np.load(path, allow_pickle=False) as z:
+            z = np.load(path, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise FocusMapError(f"{path}: not a FineFocus focus map")
+            with z:
                 if "format" not in z.files or str(z["format"]) != _FORMAT:
                     raise FocusMapError(f"{path}: not a FineFocus focus map")
                 fm = cls(int(z["width"]), int(z["height"]), float(z["default_um"]), int(z["stride"]),
@@ -271,8 +292,8 @@ class FocusMap:
             raise
         except FileNotFoundError:
             raise FocusMapError(f"{path}: no such file") from None
-        except (OSError, ValueError, KeyError, EOFError) as exc:
-            raise FocusMapError(f"{path}: not a readable focus map ({exc})") from None
+        except Exception as exc:  # a damaged file fails in zipfile, zlib, numpy…: one message
+            raise FocusMapError(f"{path}: not a readable focus map ({type(exc).__name__}: {exc})") from None
         if size is not None and (fm.width, fm.height) != (int(size[0]), int(size[1])):
             raise FocusMapError(f"{path}: made for a {fm.width} × {fm.height} px slide, this one is "
                                 f"{int(size[0])} × {int(size[1])} px")

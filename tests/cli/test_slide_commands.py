@@ -98,11 +98,10 @@ def test_all_in_focus_snapshot_and_its_focus_map_reused(tmp_path, capsys):
 
     fm = FocusMap.load(fmap, size=(80_000, 60_000))
     rows, cols = np.nonzero(fm.painted)
-    # the region and the margin read around it (one 235-px patch), half a depth cell (64 px) and
-    # one map cell (32 px) more at most: nothing far away
-    reach = 235 + 64 + 32
-    assert rows.size and rows.min() * 32 >= 20000 - reach and (rows.max() + 1) * 32 <= 20500 + reach
-    assert cols.min() * 32 >= 20000 - reach and (cols.max() + 1) * 32 <= 20600 + reach
+    # exactly the cells centred in the region (tissue here: every one of them)
+    assert (rows.min() + 0.5) * 32 >= 20000 and (rows.max() + 0.5) * 32 < 20500
+    assert (cols.min() + 0.5) * 32 >= 20000 and (cols.max() + 0.5) * 32 < 20600
+    assert rows.size == 16 * 19
     depths = fm.values[fm.painted]
     assert depths.min() >= -1.0 - 1e-6 and depths.max() <= 1.0 + 1e-6 and depths.std() > 0
     again = tmp_path / "again.png"

@@ -60,6 +60,15 @@ def test_auto_fill_takes_the_depth_map_where_it_knows_and_can_keep_what_was_pain
     far = FocusMap(4096, 4096)
     far.fill(np.full((2, 2), 1.5, np.float32), origin=(1000, 1000), spacing=100)
     assert far.painted[31, 31] and not far.painted[0, 0] and not far.painted[100, 100]  # only its extent
+    # with a region: exactly the cells centred in it, each from its nearest depth cell however far
+    edge = FocusMap(4096, 4096)
+    edge.paint([(1500, 1500)], radius=40, z_um=-2.0, hardness=1.0)
+    edge.fill(np.array([[0.5, 1.0]], np.float32), origin=(1200, 1100), spacing=200, region=(1000, 1000, 512, 256))
+    rows, cols = np.nonzero(edge.painted & (edge.values != -2.0))
+    assert (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1) == (1000 // 32, 1256 // 32, 1000 // 32, 1512 // 32)
+    assert np.isclose(edge.values[31, 31], 0.5) and np.isclose(edge.values[38, 46], 1.0)
+    assert np.isclose(edge.z_region(1500, 1500, 1, 1, 1, 1)[0, 0], -2.0)   # outside the region: kept
+    assert edge.undo() and edge.undo() and not edge.painted.any()
     fm.undo()
     assert np.isclose(fm.z_region(300, 300, 1, 1, 1, 1)[0, 0], 0.0)
 
@@ -86,6 +95,15 @@ def test_save_and_load_round_trip_and_bad_files_name_themselves(tmp_path):
     assert list(tmp_path.iterdir()) == [path]               # no temporary file left behind
     with pytest.raises(FocusMapError, match="made for a 1200 × 900 px slide"):
         FocusMap.load(path, size=(1000, 900))
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])     # an interrupted copy
+    with pytest.raises(FocusMapError, match="truncated.npz: not a readable focus map"):
+        FocusMap.load(truncated)
+    plain = tmp_path / "plain.npz"
+    with open(plain, "wb") as f:
+        np.save(f, np.zeros(3))                                           # an .npy under another name
+    with pytest.raises(FocusMapError, match="plain.npz: not a FineFocus focus map"):
+        FocusMap.load(plain)
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip at all")
     with pytest.raises(FocusMapError, match="junk.npz"):
