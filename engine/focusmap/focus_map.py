@@ -265,9 +265,7 @@ class FocusMap:
         try:
             np.savez_compressed(tmp, format=np.array(_FORMAT), width=self.width, height=self.height,
                                 stride=self.stride, default_um=np.float64(self.default_um), values=self.values)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)     # mkstemp made it owner-only
+            os.chmod(tmp, 0o644)     # mkstemp made it owner-only; a saved map is an ordinary file
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
