@@ -87,3 +87,23 @@ def test_all_in_focus_from_the_best_focus_depths_beats_every_plane_and_focus_sta
 def test_a_map_for_another_slide_is_refused(base):
     with pytest.raises(ValueError, match="the focus map is for a 100 × 100 px slide"):
         FocusMappedSlide(base, FocusMap(100, 100))
+
+
+def test_coarse_levels_blend_the_planes_around_the_maps_depth_at_each_place():
+    """Planes of one flat colour each (−1, 0, +1 µm): at level 1, the left half painted at
+    −0.5 µm shows the even mix of the first two, the unpainted right half (knob at +1 µm) the
+    third alone, each at the place the map gives it (level px ≠ level-0 px)."""
+    colours = [(200, 0, 0), (0, 200, 0), (0, 0, 200)]
+    planes = [np.full((1024, 2048, 3), c, np.uint8) for c in colours]
+    flat = ArraySlide(planes, planes_um=[-1.0, 0.0, 1.0], mpp=(0.25, 0.25))
+    fm = FocusMap(2048, 1024, default_um=1.0)
+    fm.paint([(x, y) for x in range(0, 1024, 32) for y in range(0, 1024, 64)], radius=48, z_um=-0.5,
+             hardness=1.0)
+    level = 1
+    img = FocusMappedSlide(flat, fm).read_region(level, 0, 0, 1024, 512)
+    np.testing.assert_allclose(img[100:400, 50:400].reshape(-1, 3).mean(0), (100, 100, 0), atol=1)
+    np.testing.assert_array_equal(img[100:400, 600:1000], np.broadcast_to((0, 0, 200), (300, 400, 3)))
+    # a sub-region across the painted edge (x, y in level-0 px) is the same pixels as the whole read there
+    part = FocusMappedSlide(flat, fm).read_region(level, 960, 400, 100, 50)
+    np.testing.assert_array_equal(part, img[200:250, 480:580])
+    assert len(np.unique(part[..., 0])) > 3                      # the soft edge runs through it
