@@ -242,12 +242,6 @@ class FocusMap:
         values.flags.writeable = False
         return FocusMap(self.width, self.height, self.default_um, self.stride, values, self.version)
 
-    def with_default(self, default_um: float) -> "FocusMap":
-        """A frozen copy following another knob setting where unpainted."""
-        out = self.frozen()
-        out.default_um = float(default_um)
-        return out
-
     @property
     def digest(self) -> str:
         """16 hex digits naming the map's content (geometry, default and values)."""

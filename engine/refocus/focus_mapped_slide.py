@@ -54,12 +54,9 @@ class FocusMappedSlide(RefocusedSlide):
         ds = self.levels[level].downsample
         target = torch.from_numpy(self.focus_map.z_region(x, y, w * ds, h * ds, w, h))[None]
         focus = torch.tensor(self.base.planes_um, dtype=torch.float32).view(1, -1, 1, 1).expand(1, -1, h, w)
-        weights = linear_weights(focus, target)[0].numpy()                      # (N, h, w)
-        acc = np.zeros((h, w, 3), np.float32)
-        for i in range(self.base.plane_count):
-            if weights[i].max() > 1e-6:
-                acc += weights[i][..., None] * self.base.read_region(level, x, y, w, h, i).astype(np.float32)
-        return np.clip(acc + 0.5, 0, 255).astype(np.uint8)
+        weights = linear_weights(focus, target)[0].numpy()[..., None]           # (N, h, w, 1)
+        return self._mix([(wt, self.base.read_region(level, x, y, w, h, i))
+                          for i, wt in enumerate(weights) if wt.max() > 1e-6])
 
     def stand_in(self, cached, request):
         """No stand-in: the blend weights of the knob's z say nothing about a painted map."""

@@ -186,7 +186,8 @@ class RefocusedSlide(Slide):
         return level_px_to_level0(self, level, l)
 
     @staticmethod
-    def _mix(parts: list[tuple[float, np.ndarray]]) -> np.ndarray:
+    def _mix(parts: list[tuple[float | np.ndarray, np.ndarray]]) -> np.ndarray:
+        """Σ weight · image, rounded to uint8; a weight is a number or per pixel, (h, w, 1)."""
         acc = sum(w * img.astype(np.float32) for w, img in parts)
         return np.clip(acc + 0.5, 0, 255).astype(np.uint8)
 

@@ -8,30 +8,12 @@ import pytest
 import torch
 
 from engine.focusmap import FocusMap
-from engine.phantom import PhantomSlide
 from engine.refocus.baselines import focus_stack
 from engine.refocus.focus_mapped_slide import FocusMappedSlide
 from engine.refocus.image_metrics import as_tensor, ssim
-from engine.refocus.refocused_slide import RadianceCache, RefocusedSlide
+from engine.refocus.refocused_slide import RefocusedSlide
 from engine.slides.array import ArraySlide
-
-SIZE = (700, 600)  # 2 × 2 blocks of the 512-px grid
-
-
-@pytest.fixture(scope="module")
-def phantom():
-    return PhantomSlide(seed=5, size=(2048, 2048), planes=3)
-
-
-@pytest.fixture(scope="module")
-def base(phantom):
-    planes = [phantom.read_region(0, 0, 0, *SIZE, i) for i in range(3)]
-    return ArraySlide(planes, planes_um=list(phantom.planes_um), mpp=(0.25, 0.25))
-
-
-@pytest.fixture(scope="module")
-def cache():
-    return RadianceCache(dtype=torch.float32)
+from tests.engine.refocus.phantom_region import SIZE
 
 
 def test_a_uniform_map_is_the_focus_knobs_view_at_every_level(base, cache):

@@ -8,32 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from engine.phantom import PhantomSlide
 from engine.refocus.baselines import linear_weights
 from engine.refocus.image_metrics import as_tensor, ssim
 from engine.refocus.refocused_slide import BLOCK, HALO, RadianceCache, RefocusedSlide, shipped_model
 from engine.slides.array import ArraySlide
 from engine.tiles import TileStore
-
-SIZE = (700, 600)  # 2 × 2 blocks of the 512-px grid, the right and bottom ones partial
-
-
-@pytest.fixture(scope="module")
-def phantom():
-    return PhantomSlide(seed=5, size=(2048, 2048), planes=3)
-
-
-@pytest.fixture(scope="module")
-def base(phantom):
-    """The phantom's three captured planes (−1, 0, +1 µm) of a 700 × 600 px region."""
-    planes = [phantom.read_region(0, 0, 0, *SIZE, i) for i in range(3)]
-    return ArraySlide(planes, planes_um=list(phantom.planes_um), mpp=(0.25, 0.25))
-
-
-@pytest.fixture(scope="module")
-def cache():
-    return RadianceCache(dtype=torch.float32)
-
+from tests.engine.refocus.phantom_region import SIZE
 
 def test_on_a_captured_plane_it_shows_that_planes_pixels_at_every_level(base, cache):
     rs = RefocusedSlide(base, 1.0, cache=cache)
