@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench clean deps
 
 setup: $(STAMP)
 
@@ -28,6 +28,18 @@ bench: setup
 	$(PY) benchmarks/bench_heatmap.py --json
 	$(PY) benchmarks/bench_refocus.py --json
 	$(PY) benchmarks/bench_focus_view.py --json
+
+# The system libraries of Qt's xcb platform plugin (Debian/Ubuntu), which the PySide6 wheel does
+# not bundle; app/system_check.py names the same list (XCB_LIBRARIES) when one is missing.
+XCB_DEPS := libxcb1 libx11-6 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
+	libxcb-randr0 libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 \
+	libxcb-util1 libxcb-xfixes0 libxcb-xkb1 libxkbcommon0 libxkbcommon-x11-0 libgl1 libegl1 \
+	libfontconfig1 libfreetype6 libglib2.0-0 libdbus-1-3
+SUDO := $(shell test "$$(id -u)" -eq 0 || echo sudo)
+
+deps:
+	$(SUDO) apt-get update
+	$(SUDO) apt-get install -y --no-install-recommends $(XCB_DEPS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

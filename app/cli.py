@@ -5,7 +5,8 @@
   the visible tiles are painted, saves a PNG of the window and exits 0;
 * every other subcommand is the engine's (``engine.cli``).
 
-A bad PATH prints one line naming the file and the reason and exits 2. Qt is imported only when
+A bad PATH prints one line naming the file and the reason and exits 2; so does a missing system
+library of Qt's xcb plugin when the window would use X11 (``app/system_check.py``). Qt is imported only when
 a window is needed, so headless commands run without a display.
 """
 from __future__ import annotations
@@ -109,6 +110,12 @@ def view_command(args: argparse.Namespace) -> int:
         raise UserError(f"--opacity {args.opacity:g}: must lie in 0..1")
     slide = _open(args.path)
     _check_overlay(args.overlay, slide)
+    from .system_check import EXIT_MISSING_LIBRARIES, check_xcb
+
+    problem = check_xcb()           # on X11: Qt's xcb plugin's system libraries, before any window
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_MISSING_LIBRARIES
     if args.screenshot is None:
         from .main import run_viewer
 
