@@ -1,6 +1,7 @@
 """`finefocus phantom ...`: write the virtual slide, render its ground truth, report its realism.
 
     finefocus phantom write OUT.ome.tiff --seed S --size W H --planes N --spacing UM [--stain he|ihc]
+    finefocus phantom write OUT.ome.zarr ...      (an output ending in .zarr is written as OME-Zarr)
     finefocus phantom truth --seed S --region X,Y,W,H (--z UM | --focus-map MAP.tiff | --all-in-focus) --out FILE.png
     finefocus phantom realism [--json]
 """
@@ -24,8 +25,9 @@ def register(sub) -> None:
     psub = p.add_subparsers(dest="phantom_command", metavar="ACTION")
     p.set_defaults(handler=lambda args: (p.print_help(), EXIT_USER_ERROR)[1])
 
-    w = psub.add_parser("write", help="write a phantom z-stack as a tiled pyramidal OME-TIFF")
-    w.add_argument("out", type=Path, help="output .ome.tiff")
+    w = psub.add_parser("write", help="write a phantom z-stack as a tiled pyramidal OME-TIFF "
+                                      "(or OME-Zarr when OUT ends in .zarr)")
+    w.add_argument("out", type=Path, help="output .ome.tiff, or .ome.zarr for OME-Zarr (NGFF 0.4)")
     _slide_args(w, size_required=True)
     w.add_argument("--planes", type=int, default=3, help="number of focal planes (default 3)")
     w.add_argument("--spacing", type=float, default=1.0, help="plane spacing in µm (default 1.0)")
@@ -73,19 +75,29 @@ def _make_slide(args, **kw):
 
 
 def _write(args) -> int:
+    zarr_out = args.out.name.lower().endswith(".zarr")
     try:
-        from ..export.ome_tiff import write_ome_tiff
+        if zarr_out:
+            from ..export.ome_zarr import write_ome_zarr as write
+        else:
+            from ..export.ome_tiff import write_ome_tiff as write
     except ModuleNotFoundError as exc:
-        print(f"finefocus: error: the OME-TIFF writer is not available ({exc.name})", file=sys.stderr)
+        kind = "OME-Zarr" if zarr_out else "OME-TIFF"
+        print(f"finefocus: error: the {kind} writer is not available ({exc.name})", file=sys.stderr)
         return EXIT_USER_ERROR
     if args.planes < 1 or not args.spacing > 0:
         raise UserError(f"{args.out}: --planes must be >= 1 and --spacing > 0")
-    if args.out.is_dir():
+    if zarr_out:
+        from ..slides.ome_zarr import looks_like_zarr
+
+        if args.out.exists() and not (args.out.is_dir() and looks_like_zarr(args.out)):
+            raise UserError(f"{args.out}: exists and is not an OME-Zarr folder; not replaced")
+    elif args.out.is_dir():
         raise UserError(f"{args.out}: is a directory")
     slide = _make_slide(args, planes=args.planes, spacing_um=args.spacing, noise=not args.no_noise,
                         scanner_error=not args.no_scanner_error, jpeg_quality=args.jpeg)
     args.out.parent.mkdir(parents=True, exist_ok=True) if args.out.parent != Path("") else None
-    write_ome_tiff(args.out, slide, progress=_progress_printer(f"writing {args.out}"))
+    write(args.out, slide, progress=_progress_printer(f"writing {args.out}"))
     W, H = slide.dimensions
     print(f"wrote {args.out}: {W}x{H} px, {len(slide.levels)} levels, planes_um={list(slide.planes_um)}")
     return 0

@@ -84,6 +84,13 @@ def format_info(info: dict) -> str:
     ]
     for i, lv in enumerate(info["levels"]):
         lines.append(f"  [{i}] {lv['width']} x {lv['height']} px, downsample {lv['downsample']:.4g}")
+    if info.get("display_range"):
+        lo, hi = info["display_range"]
+        src = (info.get("properties") or {}).get("display.range_source", "")
+        lines.append(f"display:  samples {lo:.6g} to {hi:.6g} shown as 0 to 255"
+                     + (f" ({src})" if src else ""))
+    for note in info.get("notes") or ():
+        lines.append(f"note:     {note}")
     if info.get("associated_images"):
         lines.append("associated images: " + ", ".join(info["associated_images"]))
     props = info.get("properties") or {}

@@ -98,6 +98,12 @@ class Slide(abc.ABC):
         Vendor and file properties, flattened to strings.
     tile_size : tuple[int, int]
         The backend's natural tile size in px (w, h): a hint for the tile store.
+    display_range : tuple[float, float] | None
+        For grey / 16-bit / float files: the window ``(low, high)`` in the file's sample values
+        that maps to 0..255 in every plane (see `display_range`); None for 8-bit data.
+    notes : tuple[str, ...]
+        Plain sentences about what the backend assumed or left out (an unstated z step, the
+        first channel of several read...), shown by ``finefocus info``.
     """
 
     path: str | None = None
@@ -107,6 +113,8 @@ class Slide(abc.ABC):
     planes_um: tuple[float, ...] = (0.0,)
     properties: Mapping[str, str] = {}
     tile_size: tuple[int, int] = (512, 512)
+    display_range: tuple[float, float] | None = None
+    notes: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ identity
     @property
@@ -209,6 +217,8 @@ class Slide(abc.ABC):
             "tile_size": list(self.tile_size),
             "associated_images": sorted(self.associated_images.keys()),
             "properties": {str(k): str(v) for k, v in self.properties.items()},
+            "display_range": list(self.display_range) if self.display_range else None,
+            "notes": list(self.notes),
         }
 
     def close(self) -> None:

@@ -5,14 +5,21 @@ Order of decisions:
 * ``None`` or ``"phantom:<spec>"`` → the built-in phantom (`engine.phantom.PhantomSlide`).
 * The path must be reachable: missing, symlink loop, a file used as a folder, or no read
   permission → `SlideNotFoundError`.
-* A folder → DICOM instances inside (``DICM`` at byte 128) → `DicomSlide`; a ``planes.json`` or
-  images named ``name_z+1.25um.png`` → `PlaneSetSlide`; else `UnsupportedSlideError`.
-* A file: empty → `CorruptSlideError`; ``DICM`` at byte 128 → `DicomSlide`; TIFF magic → the
-  TIFF is parsed and every image header checked (absurd sizes, data past the end of the file)
-  before choosing: NDPI with several focal planes → `NdpiSlide`; OME-XML → `OmeTiffSlide`;
-  a format OpenSlide detects → `OpenSlideSlide`; else `ImageSlide`. Other content: OpenSlide
-  if it detects it (MIRAX, VMS, Zeiss CZI...), else a still image Pillow identifies
-  (`ImageSlide`), else `UnsupportedSlideError`.
+* A folder → Zarr group metadata (``zarr.json``, ``.zattrs`` or ``.zgroup``) → `OmeZarrSlide`
+  (OME-NGFF 0.4 / 0.5); DICOM instances inside (``DICM`` at byte 128) → `DicomSlide`; a
+  ``planes.json`` or images named ``name_z+1.25um.png`` → `PlaneSetSlide`; else
+  `UnsupportedSlideError`.
+* A file: empty → `CorruptSlideError`; ``DICM`` at byte 128 → `DicomSlide`; ``ZISRAWFILE`` at
+  byte 0 (a Zeiss CZI segment header) → `CziSlide`; TIFF magic → the TIFF is parsed and every
+  image header checked (absurd sizes, data past the end of the file) before choosing: NDPI with
+  several focal planes → `NdpiSlide`; OME-XML → `OmeTiffSlide`; an ImageJ description
+  (``ImageJ=``, hyperstacks from Fiji / Micro-Manager) → `ImageJSlide`; a format OpenSlide
+  detects → `OpenSlideSlide`; else `ImageSlide`. Other content: OpenSlide if it detects it
+  (MIRAX, VMS...), else a still image Pillow identifies (`ImageSlide`), else
+  `UnsupportedSlideError`.
+
+A file whose metadata says it holds several focal planes opens with all of them, or fails
+with one `SlideError` line naming the file and what cannot be read: never as plane 0 alone.
 """
 from __future__ import annotations
 
@@ -149,6 +156,8 @@ def _open_tiff(p: Path, size: int) -> Slide:
             kind = "ndpi"
         elif tif.is_ome:
             kind = "ome"
+        elif tif.is_imagej:
+            kind = "imagej"
         else:
             kind = None
     except SlideError:
@@ -165,6 +174,10 @@ def _open_tiff(p: Path, size: int) -> Slide:
         from .ome_tiff import OmeTiffSlide
 
         return OmeTiffSlide(p)
+    if kind == "imagej":
+        from .imagej import ImageJSlide
+
+        return ImageJSlide(p)
     if _openslide_vendor(p):
         from .openslide_backend import OpenSlideSlide
 
@@ -180,6 +193,12 @@ def _open_folder(p: Path) -> Slide:
         children = sorted(c for c in p.iterdir() if c.is_file())
     except PermissionError as exc:
         raise SlideNotFoundError(p, "permission denied (folder not listable)") from exc
+    from .ome_zarr import looks_like_zarr
+
+    if looks_like_zarr(p):
+        from .ome_zarr import OmeZarrSlide
+
+        return OmeZarrSlide(p)
     if any(_is_dicom(c) for c in children):
         from .dicom import DicomSlide
 

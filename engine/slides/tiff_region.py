@@ -153,6 +153,11 @@ class TiffRegionReader:
 
         Missing segments (byte count 0) read as white; an undecodable segment raises
         `CorruptSlideError` naming the file."""
+        return to_uint8(self.read_samples(page, x, y, w, h))
+
+    def read_samples(self, page, x: int, y: int, w: int, h: int) -> np.ndarray:
+        """As `read`, but the samples keep the page's own dtype (uint16, float32...), for
+        backends that window them through a `display_range.DisplayRange`."""
         if self._closed:
             raise SlideError(self.path, "slide is closed")
         W, H, S = page_geometry(page)
@@ -192,7 +197,7 @@ class TiffRegionReader:
                         dst[:, :, s] = part[:, :, 0]
                     else:
                         dst[...] = part
-        return to_uint8(out)
+        return out
 
     def read_associated(self, pages: dict, max_px: int = MAX_ASSOCIATED_PX) -> dict[str, np.ndarray]:
         """Whole RGB images of named associated pages (label, macro, ...), skipping any larger
