@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .cells import cell_borders, nucleus_layer, rbc_layer
-from .layout import (COARSE_PX_UM, COMPARTMENTS, Sampler, SectionGeometry, cellular, fibres, looseness,
+from .layout import (COARSE_PX_UM, COMPARTMENTS, Sampler, SectionGeometry, cellular, fibres, looseness, looseness_area,
                      pure_regions, regions, section_geometry, smoothstep)
 from .noise import key_of, uniform
 from .stains import stain_set
@@ -127,11 +127,14 @@ class TissueVolume:
     def _coarse_columns(self, s: Sampler, reg, geom) -> list[_Column]:
         """Band-limited statistics: each pixel transmits the area-weighted mean transmittance
         of its compartments, ``T = 1 − Σ_k w_k (1 − T_k)`` per channel (lumens, clefts and glass
-        transmit 1), as the fine level's pixels would on average; a fold squares it. The OD
-        ``−log10 T`` is spread evenly over the section's thickness."""
+        transmit 1), as the fine level's pixels would on average; a fold squares it. The mix of
+        dense and loose stroma is the area fraction of loose stroma in each pixel
+        (``looseness_area``), not the field at the pixel's centre, whose sharp threshold made a
+        mosaic of pixel-sized patches at fit zoom. The OD ``−log10 T`` is spread evenly over the
+        section's thickness."""
         cal = self.calibration()
         absorb = np.zeros((3,) + reg.tissue.shape, np.float32)
-        loose = looseness(s, self.seed, self.params)
+        loose = looseness_area(s, self.seed, self.params, where=reg.stroma > 0)
         for name, w in (("epithelium", reg.epithelium), ("lymphoid", reg.lymphoid),
                         ("stroma_dense", reg.stroma * (1.0 - loose)), ("stroma_loose", reg.stroma * loose),
                         ("vessel_wall", reg.vessel_wall), ("fat", reg.fat_membrane),
