@@ -34,7 +34,7 @@ from .recent import RecentFiles
 from .status import StatusReadouts, describe_slide, format_magnification, format_position
 
 FILE_FILTER = ("Slides (*.svs *.tif *.tiff *.ndpi *.vms *.vmu *.scn *.mrxs *.svslide *.bif *.dcm "
-               "*.ome.tif *.ome.tiff *.png *.jpg *.jpeg);;All files (*)")
+               "*.ome.tif *.ome.tiff *.czi *.zarr zarr.json .zattrs *.png *.jpg *.jpeg);;All files (*)")
 
 
 def _close_result(future) -> None:

@@ -6,7 +6,8 @@ Order of decisions:
 * The path must be reachable: missing, symlink loop, a file used as a folder, or no read
   permission → `SlideNotFoundError`.
 * A folder → Zarr group metadata (``zarr.json``, ``.zattrs`` or ``.zgroup``) → `OmeZarrSlide`
-  (OME-NGFF 0.4 / 0.5); DICOM instances inside (``DICM`` at byte 128) → `DicomSlide`; a
+  (OME-NGFF 0.4 / 0.5) — also when the path is that folder's own JSON metadata file, as a
+  file dialog picks it; DICOM instances inside (``DICM`` at byte 128) → `DicomSlide`; a
   ``planes.json`` or images named ``name_z+1.25um.png`` → `PlaneSetSlide`; else
   `UnsupportedSlideError`.
 * A file: empty → `CorruptSlideError`; ``DICM`` at byte 128 → `DicomSlide`; ``ZISRAWFILE`` at
@@ -31,6 +32,7 @@ from pathlib import Path
 from .base import CorruptSlideError, Slide, SlideError, SlideNotFoundError, UnsupportedSlideError
 
 TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+ZARR_METADATA_FILES = ("zarr.json", ".zattrs", ".zgroup")
 STILL_IMAGE_MAGICS = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"GIF8", b"RIFF")
 
 
@@ -53,10 +55,19 @@ def open_slide(path: str | os.PathLike | None) -> Slide:
     if st.st_size == 0:
         raise CorruptSlideError(p, "file is empty (0 bytes)")
     head = _head(p)
+    if p.name in ZARR_METADATA_FILES and head.lstrip()[:1] == b"{":
+        from .ome_zarr import OmeZarrSlide, looks_like_zarr
+
+        if looks_like_zarr(p.parent):  # the metadata file of an OME-Zarr folder (a file dialog's pick)
+            return OmeZarrSlide(p.parent)
     if head[128:132] == b"DICM":
         from .dicom import DicomSlide
 
         return DicomSlide(p)
+    if head[:10] == b"ZISRAWFILE":
+        from .czi import CziSlide
+
+        return CziSlide(p)
     if head[:4] in TIFF_MAGICS:
         return _open_tiff(p, st.st_size)
     vendor = _openslide_vendor(p)

@@ -39,6 +39,14 @@ def test_every_plane_and_level_round_trips_exactly(rgb_zarr):
         assert slide.display_range is None and slide.notes == ()
 
 
+def test_the_folders_own_metadata_file_opens_the_folder(rgb_zarr):
+    path, expected = rgb_zarr
+    meta = path / (".zattrs" if (path / ".zattrs").exists() else "zarr.json")
+    with open_slide(meta) as slide:
+        assert isinstance(slide, OmeZarrSlide) and slide.path == str(path)
+        assert np.array_equal(full_level(slide, 0, 2), expected[0][2])
+
+
 def test_edges_are_white_and_threads_agree(rgb_zarr):
     with open_slide(rgb_zarr[0]) as slide:
         assert_edge_reads_are_white_outside(slide, plane=1)
