@@ -8,6 +8,9 @@ used. Otherwise coarser levels are computed on demand and cached (`ComputedPyram
 PNG/JPEG cannot be read by region: they are decoded once, at the first read, after their
 header size has been checked against `MAX_DECODED_PX`.
 
+A TIFF whose metadata names a Z axis of several planes without saying where they are (tifffile's
+own "shaped" description) is refused with one line rather than shown as plane 0 alone.
+
 µm per pixel comes from the TIFF resolution tags (inch or cm units) when they give a plausible
 microscope value (0.01–50 µm/px); screen resolutions such as 72 dpi are ignored.
 """
@@ -75,6 +78,12 @@ class ImageSlide(Slide):
             if not tif.series:
                 raise UnsupportedSlideError(self.path, "TIFF holds no image")
             series = max(tif.series, key=lambda s: s.keyframe.imagewidth * s.keyframe.imagelength)
+            if "Z" in series.axes and series.shape[series.axes.index("Z")] > 1:
+                n = series.shape[series.axes.index("Z")]
+                raise UnsupportedSlideError(
+                    self.path, f"TIFF metadata says {n} Z planes (axes {series.axes}) but gives no "
+                               "z positions; FineFocus reads z-stacks saved as OME-TIFF or ImageJ "
+                               "hyperstacks, and will not show plane 0 alone")
             pages = [lv.keyframe for lv in series.levels]
             for page in pages:
                 reader.check(page)

@@ -9,6 +9,9 @@
   level-0 width / level width.
 * Pixels: RGB(A) pages, greyscale pages, or three single-channel pages (C = 3) stacked as RGB.
   Reads decode only the tiles or strips that intersect the request (`TiffRegionReader`).
+  16-bit and float samples go through one `DisplayRange` for the whole slide (0.5–99.5
+  percentiles of a ≤ 2048 px window of the coarsest level of up to 8 planes), the same for
+  every plane.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import display_range as dr
 from .base import CorruptSlideError, Level, Slide, UnsupportedSlideError
 from .ome_xml import parse_ome_xml, plane_z_um
 from .tiff_region import TiffRegionReader, samples_to_rgb
@@ -93,6 +97,12 @@ class OmeTiffSlide(Slide):
             "ome.physical_size_z_um": str(image.physical_size_z_um),
             "ome.z_known": str(known).lower(),
         }
+        if dr.needs_window(base.dtype):
+            self._window = self._window_from_data()
+            self.display_range = (self._window.low, self._window.high)
+            self.properties.update(self._window.properties())
+        else:
+            self._window = dr.IDENTITY
         self._associated_pages = {}
         for i, (img, ser) in enumerate(pairs):
             name = img.name.lower()
@@ -100,9 +110,27 @@ class OmeTiffSlide(Slide):
                 key = next(k for k in ASSOCIATED_NAMES if k in name)
                 self._associated_pages[key] = _as_page(ser.keyframe)
 
+    def _window_from_data(self) -> dr.DisplayRange:
+        level = len(self._pages) - 1
+        lv = self.levels[level]
+        w, h = min(lv.width, 2048), min(lv.height, 2048)
+        x, y = (lv.width - w) // 2, (lv.height - h) // 2
+        picks = dr.evenly_spaced(len(self.planes_um))
+        views = [self._reader.read_samples(pg, x, y, w, h)[:, :, :3]
+                 for p in picks for pg in self._pages[level][p]]
+        return dr.from_samples(views, f"level {level} of {len(picks)} planes")
+
     # ------------------------------------------------------------------ pixels
     def _read(self, level, lx, ly, w, h, plane):
         pages = self._pages[level][plane]
+        if self._window is not dr.IDENTITY:
+            chans = [self._window.apply(self._reader.read_samples(p, lx, ly, w, h)) for p in pages]
+            if len(chans) == 1:
+                return samples_to_rgb(chans[0], pages[0])
+            chans = [c[:, :, 0] for c in chans]
+            while len(chans) < 3:
+                chans.append(chans[-1])
+            return np.stack(chans, axis=2)
         if len(pages) == 1:
             return samples_to_rgb(self._reader.read(pages[0], lx, ly, w, h), pages[0])
         chans = [self._reader.read(p, lx, ly, w, h)[:, :, 0] for p in pages]

@@ -73,3 +73,17 @@ def test_edges_and_threads(tmp_path):
     with open_slide(path) as slide:
         assert_edge_reads_are_white_outside(slide)
         assert_threaded_reads_match(slide, n_regions=32)
+
+
+def test_a_plain_tiff_whose_metadata_says_z_planes_is_refused_not_shown_as_plane_0(tmp_path):
+    """tifffile's own 'shaped' metadata names a Z axis but no z positions: one error line
+    naming the file, never plane 0 of several as if it were the slide."""
+    import tifffile
+
+    from engine.slides import UnsupportedSlideError, open_slide
+
+    path = tmp_path / "shaped.tif"
+    tifffile.imwrite(path, np.zeros((4, 40, 50), np.uint8), metadata={"axes": "ZYX"})
+    with pytest.raises(UnsupportedSlideError) as err:
+        open_slide(path)
+    assert "shaped.tif" in str(err.value) and "4 Z planes" in str(err.value)

@@ -82,3 +82,24 @@ def test_three_single_channel_pages_per_plane_are_stacked_as_rgb(tmp_path):
         assert slide.planes_um == (-1.0, 1.0)
         for z in range(2):
             assert np.array_equal(slide.read_region(0, 0, 0, 300, 200, z), planes[z])
+
+
+def test_uint16_planes_share_one_display_range(tmp_path):
+    """16-bit OME-TIFF z-stack: one window for every plane, from the data, in info()."""
+    import tifffile
+
+    from tests.zstack_files import grey16_plane
+
+    data = np.stack([grey16_plane(300, 200, z, seed=71) for z in range(3)])
+    path = tmp_path / "g16.ome.tif"
+    tifffile.imwrite(path, data, metadata={"axes": "ZYX", "PhysicalSizeX": 0.5,
+                                           "PhysicalSizeY": 0.5, "PhysicalSizeZ": 1.0},
+                     tile=(64, 64))
+    with open_slide(path) as slide:
+        lo, hi = slide.display_range
+        assert data.min() <= lo < hi <= data.max()
+        assert slide.info()["display_range"] == [lo, hi] and "display.range" in slide.properties
+        for z in range(3):
+            got = slide.read_region(0, 0, 0, 300, 200, z)[:, :, 0].astype(int)
+            want = np.floor(np.clip((data[z] - lo) * 255.0 / (hi - lo), 0, 255) + 0.5)
+            assert np.abs(got - want).max() <= 1, z
