@@ -3,17 +3,26 @@
 The whole app runs on one qasync loop: Qt events and asyncio tasks share the UI thread, and
 anything slow (opening files, reading or computing tiles) runs on workers whose futures the UI
 awaits.
+
+Ending: closing the window, File ▸ Quit (Ctrl+Q) and SIGTERM / SIGINT (Ctrl+C in the terminal)
+all close the window, which cancels every queued and running job (`MainWindow.closeEvent`); once
+the loop has ended, `run_viewer` syncs the settings, flushes its output and ends the process with
+``os._exit`` — see `exit_now` for why. A second signal ends it at once.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pyqtgraph as pg
 import qasync
+from PySide6.QtCore import QSocketNotifier, QTimer
 from PySide6.QtWidgets import QApplication
 
 from engine.cli import UserError
@@ -23,6 +32,9 @@ from .window import MainWindow
 
 #: Window size of `finefocus view --screenshot` (px).
 SCREENSHOT_SIZE = (1280, 800)
+
+#: Seconds the process may take, from the window closing, to clean up before it ends anyway.
+EXIT_GRACE_S = 2.0
 
 
 def application() -> QApplication:
@@ -76,10 +88,83 @@ def run_viewer(slide: Slide | None = None, path: str | None = None, z_um: float 
 
     loop.create_task(start())
     app.lastWindowClosed.connect(loop.stop)
+    # Ends the process EXIT_GRACE_S after the window closed, whatever the clean-up is doing.
+    app.lastWindowClosed.connect(lambda: _exit_after(EXIT_GRACE_S, 0))
+    notifier = close_on_signals(window)
     with loop:
         loop.run_forever()
+    notifier.setEnabled(False)
     window.store.close()
-    return 0
+    window.settings.sync()
+    code = 128 + notifier.received[0] if notifier.received else 0  # the shell's convention
+    exit_now(code)
+    return code  # not reached
+
+
+def close_on_signals(window, signals=(signal.SIGTERM, signal.SIGINT)) -> QSocketNotifier:
+    """Make ``signals`` close ``window`` (the same path as its close button), a second one end
+    the process at once; the notifier's ``received`` lists the signals that came. Python runs a signal handler only when the interpreter gets control, which
+    a Qt loop waiting for events never gives it: the signal module writes to a socket
+    (``signal.set_wakeup_fd``) that a QSocketNotifier watches, so the handler runs at once."""
+    reader, writer = _socketpair()
+    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    received: list[int] = []
+
+    def handler(signum, frame):
+        received.append(signum)
+        if len(received) > 1:
+            exit_now(128 + signum)
+        QTimer.singleShot(0, window.close)
+        _exit_after(EXIT_GRACE_S, 128 + signum)  # if closing itself hangs
+
+    for sig in signals:
+        signal.signal(sig, handler)
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read, window)
+
+    def drain():  # the bytes only woke the loop; the handler has run by now
+        try:
+            reader.recv(64)
+        except OSError:
+            pass
+
+    notifier.activated.connect(drain)
+    notifier._sockets = (reader, writer)  # keep them open as long as the notifier lives
+    notifier.received = received
+    return notifier
+
+
+def _socketpair():
+    import socket
+
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    return reader, writer
+
+
+def exit_now(code: int) -> None:
+    """End the process now, with ``code``, after flushing output and logs.
+
+    Why ``os._exit`` rather than returning: a worker thread cannot be killed, and the workers of
+    `concurrent.futures` are not daemon threads — at exit Python joins every one of them, so one
+    thread still inside a long read (a codec, the phantom's renderer, torch) would hold the closed
+    window's process for as long as that read takes (minutes, before the fix). The window has
+    already cancelled all work and the settings are synced; nothing is left that the process must
+    wait for, and open files are closed by the OS. (Daemon workers would need our own executor for
+    every pool, including torch's and the libraries', and still leave a read running at exit.)"""
+    try:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
+
+
+def _exit_after(seconds: float, code: int) -> None:
+    """End the process with ``code`` in ``seconds`` unless it has ended by then (a daemon timer)."""
+    timer = threading.Timer(seconds, exit_now, (code,))
+    timer.daemon = True
+    timer.start()
 
 
 def _unwritable_reason(path) -> str:

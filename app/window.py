@@ -204,12 +204,28 @@ class MainWindow(QMainWindow):
         self._overlay_progress()
 
     def _overlay_progress(self, *_) -> None:
+        """The dock's state line: preparing, or how many of the view's patches are scored (at a
+        coarse zoom: of the sampled patches the estimate is made of)."""
         if self.overlays.preparing:
             self.overlay_panel.set_state("preparing…")
-        elif self.canvas.overlay_source is not None and not self.canvas.overlay_settled():
-            self.overlay_panel.set_state("computing the visible tiles…")
-        else:
+            return
+        if self.canvas.overlay_source is None:
             self.overlay_panel.set_state("")
+            return
+        work, settled = self.overlays.work(), self.canvas.overlay_settled()
+        if work.estimated:
+            if settled and work.complete and work.shown_step <= work.step:
+                text = (f"estimate: {work.total:,} sampled patches, one per {work.step}×{work.step} "
+                        "(zoom in for every patch)")
+            else:
+                text = (f"estimate from sampled patches, refining: {work.done:,} / {work.total:,} "
+                        "patches scored…")
+        elif not settled:
+            text = (f"computing the visible tiles: {work.done:,} / {work.total:,} patches scored…"
+                    if work.total else "computing the visible tiles…")
+        else:
+            text = ""
+        self.overlay_panel.set_state(text)
 
     def _overlay_failed(self, message: str) -> None:
         self.statusBar().showMessage(message, 10000)
@@ -419,9 +435,12 @@ class MainWindow(QMainWindow):
             self.open_path(files[0])
 
     def closeEvent(self, e):  # noqa: N802
+        """Cancel all work at once: queued tiles and jobs are dropped, running tile reads and
+        overlay builds are told to stop at their next check (the store refuses new work)."""
         self.canvas.stop()
         self.jobs.cancel()
         self.overlays.close()
+        self.store.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
         super().closeEvent(e)
 

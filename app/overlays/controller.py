@@ -15,17 +15,28 @@ sources it built (per kind and plane) so that going back to a plane is instant.
   ``progress(fraction)`` and stops when the choice is superseded.
 * ``cursor_at(x, y)``: the value under the cursor (``source.scores_for_region`` at level 0),
   read on a worker; requests made while one is running collapse into the newest.
+* Follows the zoom (sources with ``estimate_steps``, e.g. every heatmap of
+  `engine.fqa.heatmap_source`): at a level where the source estimates its values from sampled
+  patches, the canvas draws ``source.sampled(step, revision)``: first about one sample per tile
+  (seconds for a whole slide), then, each time the view is settled, squares half as large, down
+  to the level's finest estimate; a view moved onto places without values starts over at the
+  coarse step (a new revision: what is known already shows at its own detail at once). At a
+  dense level the source itself is drawn. Tiles of stages or places no longer shown are
+  cancelled by the tile store, running ones at their next patch. ``work()`` says how many of
+  the view's patches are scored (``changed`` is emitted, at most once a second, while it moves).
 """
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 import threading
 from collections import OrderedDict
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.slides.base import Slide
 
@@ -36,6 +47,31 @@ log = logging.getLogger(__name__)
 
 #: Sources kept per slide (each holds its own bounded cache of computed values).
 MAX_SOURCES = 12
+
+#: After a view change or a settled view, the estimate is revised this much later (ms): the
+#: canvas's own refreshes of one gesture collapse into one revision.
+FOLLOW_DELAY_MS = 120
+
+#: How often the work left for the view is looked at while the overlay is not settled (ms).
+WORK_POLL_MS = 1000
+
+
+@dataclass(frozen=True)
+class OverlayWork:
+    """What the overlay shown has computed for the view: ``done`` of ``total`` patches (at an
+    estimated level: the level's sampled squares, one patch each); ``estimated``: the view's
+    level shows an estimate from sampled patches, squares of ``step`` × ``step`` cells at the
+    finest (``shown_step`` is the size drawn now)."""
+
+    done: int = 0
+    total: int = 0
+    estimated: bool = False
+    step: int = 1
+    shown_step: int = 1
+
+    @property
+    def complete(self) -> bool:
+        return self.done >= self.total
 
 
 def value_at(source: Slide, x: float, y: float) -> float:
@@ -72,6 +108,16 @@ class OverlayController(QObject):
         self._cursor: tuple[float, float] | None = None
         self._readout_task: asyncio.Task | None = None
         self._shown_kind: str | None = None  # key of the kind whose source the canvas draws
+        self._base: Slide | None = None  # the built source shown (the canvas may draw a sampled view of it)
+        self._revision = itertools.count(1)
+        self._view_key: tuple | None = None  # (level, view rect) the estimate was last revised for
+        self._work = OverlayWork()
+        self._follow_timer = QTimer(self, singleShot=True, interval=FOLLOW_DELAY_MS)
+        self._follow_timer.timeout.connect(self._follow_view)
+        self._work_timer = QTimer(self, interval=WORK_POLL_MS)
+        self._work_timer.timeout.connect(self._poll_work)
+        canvas.viewChanged.connect(self._schedule_follow)
+        canvas.settled.connect(self._schedule_follow)
 
     # ------------------------------------------------------------------ state
     @property
@@ -96,6 +142,7 @@ class OverlayController(QObject):
         self._sources.clear()
         self._ranges.clear()
         self._shown_kind = None
+        self._base = None
         self.slide, self.plane = slide, plane
         if self.kind is not None and not self.kind.available(slide):
             self.kind = None
@@ -144,6 +191,7 @@ class OverlayController(QObject):
         if self._shown_kind != self.kind.key:  # another kind: off with the old one while building
             self.canvas.set_overlay(None)
             self._shown_kind = None
+            self._base = None
         self._stop = threading.Event()
         self._task = asyncio.get_running_loop().create_task(
             self._prepare(self.kind, self.slide, self.plane, key, self._stop))
@@ -179,7 +227,7 @@ class OverlayController(QObject):
         self._sources[key] = source
         while len(self._sources) > MAX_SOURCES:
             _, old = self._sources.popitem(last=False)
-            if old is not self.source:
+            if old is not self._base:
                 self.canvas.store.forget(old)
         if kind.follows_plane and kind.key not in self._ranges:
             rng = value_range_of(source)
@@ -195,16 +243,97 @@ class OverlayController(QObject):
 
     def _show(self, source: Slide | None) -> None:
         kind = self.kind.key if source is not None and self.kind is not None else None
+        self._base = source
+        self._view_key = self._current_view()
         # Another plane of the same overlay: its old pixels stand in until the new ones arrive.
-        self.canvas.set_overlay(source, keep_pixels=kind is not None and kind == self._shown_kind)
+        self.canvas.set_overlay(self._for_view(source, restart=True),
+                                keep_pixels=kind is not None and kind == self._shown_kind)
         self._shown_kind = kind
+        self._work = self.work()
+        if source is not None:
+            self._work_timer.start()
+        else:
+            self._work_timer.stop()
         self.changed.emit()
         self._request_readout()
 
     def close(self) -> None:
-        """Stop building sources (a build under way finishes on its thread; its result is dropped)."""
+        """Stop building sources (a build under way is told to stop; its result is dropped)
+        and revising estimates."""
         self._cancel()
+        self._follow_timer.stop()
+        self._work_timer.stop()
         self.build_executor.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------------ following the zoom
+    def _steps(self, source) -> list[int]:
+        """The estimate's square sizes at the canvas's level (cells, coarse to fine; [1]: dense)."""
+        steps = getattr(source, "estimate_steps", None)
+        if steps is None or self.canvas.slide is None:
+            return [1]
+        return steps(self.canvas.level, self.canvas.overlay.tile_size)
+
+    def _current_view(self) -> tuple | None:
+        if self.canvas.slide is None:
+            return None
+        return (self.canvas.level, *(round(v) for v in self.canvas.view_rect()))
+
+    def _for_view(self, source, restart: bool):
+        """What the canvas should draw of ``source`` at its level: the source at a dense level,
+        else a sampled view (a first, coarse one when ``restart``)."""
+        if source is None:
+            return None
+        steps = self._steps(source)
+        if steps == [1]:
+            return source
+        shown = self.canvas.overlay_source
+        if not restart and shown is not None and getattr(shown, "root", None) is source and shown is not source:
+            return shown
+        return source.sampled(steps[0], next(self._revision))
+
+    def _schedule_follow(self, *_) -> None:
+        if self._base is not None:
+            self._follow_timer.start()
+
+    def _follow_view(self) -> None:
+        """Revise what is drawn for the view (see the module docstring)."""
+        base = self._base
+        if base is None or self.kind is None or self.canvas.overlay_source is None:
+            return
+        view = self._current_view()
+        moved, self._view_key = view != self._view_key, view
+        shown = self.canvas.overlay_source
+        steps = self._steps(base)
+        settled = self.canvas.overlay_settled()
+        if steps == [1]:
+            target = base
+        elif shown is base or (moved and not settled):  # places without values: a quick estimate first
+            target = base.sampled(steps[0], next(self._revision))
+        elif settled and shown.min_step > steps[-1]:  # this estimate is on screen: a finer one
+            target = base.sampled(max(steps[-1], shown.min_step // 2), next(self._revision))
+        else:
+            target = shown
+        if target is not shown:
+            self.canvas.set_overlay(target, keep_pixels=True)
+            self.changed.emit()
+        self._poll_work()
+
+    def work(self) -> OverlayWork:
+        """How much of the view the overlay shown has computed (see `OverlayWork`)."""
+        base, canvas = self._base, self.canvas
+        if base is None or canvas.slide is None or not hasattr(base, "view_progress"):
+            return OverlayWork()
+        level = canvas.level
+        done, total = base.view_progress(level, canvas.view_rect())
+        step = base.sample_step(level)
+        shown = canvas.overlay_source
+        return OverlayWork(done, total, step > 1, step, max(step, getattr(shown, "min_step", 1)) if step > 1 else 1)
+
+    def _poll_work(self) -> None:
+        work = self.work()
+        if work != self._work:
+            self._work = work
+            self.changed.emit()
 
     # ------------------------------------------------------------------ cursor read-out
     def cursor_at(self, x: float, y: float) -> None:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ..slides.base import Slide
+from ..tiles.cancel import cancel_requested
 from .focuslitenn import _MEAN, _STD, KERNEL, STRIDE, FocusLiteNN
 from .metrics import Metric, to_gray
 from .tissue import tissue_patches
@@ -292,7 +293,8 @@ def compute_heatmap(slide: Slide, scorers: dict[str, TileScorer], *, level: int 
     """Score every patch of ``slide`` (at ``level``, ``plane``) with each scorer.
 
     Returns ({name: (rows, cols) float32, NaN on glass unless ``mask_glass`` is False}, geometry). ``progress`` receives the
-    fraction done; ``cancelled()`` returning True stops early with an InterruptedError. With
+    fraction done; ``cancelled()`` returning True (or a cancelled scope of
+    `engine.tiles.cancel` around the call) stops early with an InterruptedError. With
     ``prefetch`` a reader thread decodes the next block while this one is scored (the slide
     must allow reads from another thread, as every `Slide` does): reading and scoring each
     have a core (scoring runs torch on one thread, see `_torch_threads`).
@@ -305,7 +307,7 @@ def compute_heatmap(slide: Slide, scorers: dict[str, TileScorer], *, level: int 
     # closing() stops the prefetching reader at once when scoring is cancelled or fails.
     with closing(_read_blocks(slide, geom, todo, plane, prefetch)) as reads:
         for done, (b, rgb) in enumerate(reads, 1):
-            if cancelled is not None and cancelled():
+            if (cancelled is not None and cancelled()) or cancel_requested():
                 raise InterruptedError("heatmap cancelled")
             for name, s in score_pixels(rgb, b, scorers, patch, stride, mask_glass).items():
                 out[name][b.r0:b.r1, b.c0:b.c1] = s

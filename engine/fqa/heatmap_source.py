@@ -17,13 +17,40 @@ bottom) and glass cells are NaN: `read_region` shows them pure white (as glass o
 no colour map of engine/colormaps.py contains pure white, so an overlay may treat (255, 255, 255)
 as transparent), `read_rgba` transparent. The raw values are `scores_for_region` (per pixel)
 and `cells`.
+
+Values at any zoom (the product rule): every value shown is a real score of a real patch at the
+heatmap's own level (FocusLiteNN's 235-px patches at 0.25 µm/px: scoring a coarser pyramid
+level would give numbers in other units), but a read at a coarse level never scores every patch
+under it. With C = the cell pitch in level-0 px (stride × the heatmap level's downsample, 128)
+and d the downsample of the level read:
+
+* **dense** while a cell spans at least ``DENSE_CELL_PX`` = 32 px of the level read
+  (C / d ≥ 32: levels up to d = 4 for the default grid): every patch is scored, block by block,
+  exactly as ``cells`` computes them;
+* **estimated** at coarser levels: the level-0 plane is cut into squares of s × s cells
+  (s a power of two, ``sample_step(level)`` = the smallest with s·C / d ≥ 32, so a 512-px tile
+  holds at most 16 × 16 squares, about one per 32 px on screen), and each square shows one
+  patch scored near its centre (picked so that its read lies inside one native tile of the base
+  slide: one tile decoded or rendered per sample). Where a finer square's sample or a dense
+  block is already known (the user zoomed in there), the finest known value is shown instead:
+  the scores computed so far, at their own detail. Pixels under no patch and glass stay NaN.
+
+``sampled(step, revision)`` is a view of the same source with squares of at least ``step``
+cells (its own `uid`): the viewer first shows a coarse estimate (about one sample per tile,
+``estimate_steps``), then finer ones while the view stays, down to ``sample_step(level)``; a
+new revision re-reads tiles with what is known by then. ``view_progress`` counts what is done
+for a view. Long reads stop between blocks and between samples when their tile store job is
+cancelled (`engine.tiles.cancel`).
 """
 from __future__ import annotations
 
 import abc
+import copy
 import hashlib
 import math
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +61,40 @@ from .focuslitenn import FocusLiteNN, load_model
 from .heatmap import (GRID_STRIDE, PATCH, Block, HeatmapGeometry, TileScorer, block, focuslitenn_scorer,
                       heatmap_geometry, metric_scorer, score_block)
 from .metrics import METRICS
+from ..tiles.cancel import raise_if_cancelled
 from ..tiles.compute_cache import ComputeOnceCache
 
 #: Default bound of a source's block cache (an 8×8 block of float32 is 256 bytes, so this holds
 #: the whole heatmap of any slide of up to ~10⁵ × 10⁵ px at stride 128 many times over).
 DEFAULT_CACHE_BYTES = 32 << 20
+
+#: A read is dense (every patch scored) while one heatmap cell spans at least this many px of
+#: the level read; coarser reads are estimated from sampled patches (module docstring).
+DENSE_CELL_PX = 32
+
+#: Bound of a source's cache of sampled patches (each a 1×1 float32: 4 bytes + overhead).
+SAMPLE_CACHE_BYTES = 4 << 20
+
+#: Threads that compute the blocks a colour scale is calibrated from.
+CALIBRATION_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+class _Missing(Exception):
+    """Raised by a compute callback that must not compute (a peek into a ComputeOnceCache)."""
+
+
+def _peek(cache: ComputeOnceCache, key):
+    """The value cached under ``key``, or None (never computes, never waits)."""
+    if key not in cache:
+        return None
+
+    def missing():
+        raise _Missing
+
+    try:
+        return cache.get(key, missing)
+    except _Missing:
+        return None
 
 
 def cell_indices(coords_level0: np.ndarray, geom: HeatmapGeometry, axis: int) -> np.ndarray:
@@ -78,10 +134,65 @@ class ScoreGridSlide(Slide):
         self.tile_size = base.tile_size
         self.properties = {"finefocus.source": identity, "finefocus.base": base.uid,
                            **{f"finefocus.geometry.{k}": str(v) for k, v in geometry.as_dict().items()}}
+        #: Sampled patches (r, c) → (1, 1) float32, shared by every `sampled` view.
+        self.samples = ComputeOnceCache(SAMPLE_CACHE_BYTES)
+        self._sample_steps: set[int] = set()  # square sizes (cells) that have samples
+        self._steps_lock = threading.Lock()
+        self._sample_index: dict[tuple[int, int, int], int] = {}  # (axis, step, square) → cell
+        self.min_step = 1  # a `sampled` view: squares of at least this many cells
+        self.revision = 0
 
     @property
     def uid(self) -> str:
-        return f"{self.base.uid}|{self.identity}"
+        own = f"{self.base.uid}|{self.identity}"
+        return own if self.min_step <= 1 else f"{own}|estimate={self.min_step}.{self.revision}"
+
+    # ------------------------------------------------------------------ zoom rule
+    @property
+    def cell_px(self) -> float:
+        """The cell pitch in level-0 px (stride × the heatmap level's downsample)."""
+        return self.geometry.stride * self.geometry.downsample
+
+    def sample_step(self, level: int) -> int:
+        """Square size (cells, a power of two) of the finest estimate read at ``level``; 1 =
+        dense (every patch scored)."""
+        ratio = DENSE_CELL_PX * self.levels[level].downsample / self.cell_px
+        return 1 if ratio <= 1 else 2 ** math.ceil(math.log2(ratio) - 1e-9)
+
+    def read_step(self, level: int) -> int:
+        """Square size (cells) this view reads ``level`` with: 1 at dense levels, else the
+        level's `sample_step` or this view's ``min_step``, whichever is coarser."""
+        floor = self.sample_step(level)
+        return 1 if floor == 1 else max(floor, self.min_step)
+
+    def estimate_steps(self, level: int, tile_size: int = 512) -> list[int]:
+        """Square sizes (cells) from a first estimate of about one sample per ``tile_size``-px
+        tile of ``level`` down to its `sample_step`, halving; [1] at dense levels."""
+        floor = self.sample_step(level)
+        if floor == 1:
+            return [1]
+        tile_cells = tile_size * self.levels[level].downsample / self.cell_px
+        start = max(floor, 2 ** math.ceil(math.log2(max(tile_cells, 1.0)) - 1e-9))
+        steps = [start]
+        while steps[-1] > floor:
+            steps.append(steps[-1] // 2)
+        return steps
+
+    def sampled(self, step: int, revision: int = 0) -> "ScoreGridSlide":
+        """This source read with squares of at least ``step`` cells at estimated levels (the
+        same values at dense levels), sharing every cache; ``revision`` only changes the `uid`,
+        so its tiles are read again with what is known by then. ``step`` ≤ 1: this source."""
+        if step <= 1:
+            return self.root
+        self.value_range  # noqa: B018 -- settle the colour scale once, for every view
+        view = copy.copy(self)
+        view.min_step, view.revision, view._root = int(step), int(revision), self.root
+        return view
+
+    @property
+    def root(self) -> "ScoreGridSlide":
+        """The source this is a `sampled` view of (itself if it is none)."""
+        return getattr(self, "_root", None) or self
 
     # ------------------------------------------------------------------ values
     @abc.abstractmethod
@@ -99,8 +210,13 @@ class ScoreGridSlide(Slide):
         b = block(self.geometry, br * B, min((br + 1) * B, rows), bc * B, min((bc + 1) * B, cols))
         return self.cache.get((br, bc), lambda: self._compute_block(b))
 
+    def cached_block(self, br: int, bc: int) -> np.ndarray | None:
+        """Values of block (br, bc) if computed and kept, else None (never computes)."""
+        return _peek(self.cache, (br, bc))
+
     def cells(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-        """Values (r1 − r0, c1 − c0) float32 of cells [r0, r1) × [c0, c1), computing what is missing."""
+        """Values (r1 − r0, c1 − c0) float32 of cells [r0, r1) × [c0, c1), computing what is
+        missing (in a cancelled tile store job it stops between blocks with `JobCancelled`)."""
         rows, cols = self.geometry.shape
         r0, c0, r1, c1 = max(r0, 0), max(c0, 0), min(r1, rows), min(c1, cols)
         out = np.full((max(r1 - r0, 0), max(c1 - c0, 0)), np.nan, np.float32)
@@ -109,6 +225,8 @@ class ScoreGridSlide(Slide):
         B = self.block_patches
         for br in range(r0 // B, -(-r1 // B)):
             for bc in range(c0 // B, -(-c1 // B)):
+                if (br, bc) not in self.cache:
+                    raise_if_cancelled()
                 v = self.block_values(br, bc)
                 y0, x0 = br * B, bc * B  # the block's first cell
                 ya, yb = max(r0, y0), min(r1, y0 + v.shape[0])
@@ -126,17 +244,169 @@ class ScoreGridSlide(Slide):
         show ((x, y) level-0 px, (w, h) px of the level); NaN on glass and outside the grid."""
         ds = self.levels[level].downsample
         lx, ly = math.floor(x / ds), math.floor(y / ds)
-        ci = cell_indices((lx + np.arange(w) + 0.5) * ds, self.geometry, 0)
-        ri = cell_indices((ly + np.arange(h) + 0.5) * ds, self.geometry, 1)
+        xs, ys = (lx + np.arange(w) + 0.5) * ds, (ly + np.arange(h) + 0.5) * ds  # level-0 px
+        ci = cell_indices(xs, self.geometry, 0)
+        ri = cell_indices(ys, self.geometry, 1)
         out = np.full((h, w), np.nan, np.float32)
         cols_ok, rows_ok = ci >= 0, ri >= 0
         if not cols_ok.any() or not rows_ok.any():
             return out
         c0, c1 = int(ci[cols_ok].min()), int(ci[cols_ok].max()) + 1
         r0, r1 = int(ri[rows_ok].min()), int(ri[rows_ok].max()) + 1
+        step = self.read_step(level)
+        if step > 1:
+            return self._estimate(xs, ys, ci, ri, (r0, r1, c0, c1), step)
         sub = self.cells(r0, r1, c0, c1)
         out[np.ix_(rows_ok, cols_ok)] = sub[np.ix_(ri[rows_ok] - r0, ci[cols_ok] - c0)]
         return out
+
+    # ------------------------------------------------------------------ estimates
+    def _estimate(self, xs, ys, ci, ri, cell_box, step: int) -> np.ndarray:
+        """Values (len(ys), len(xs)) at level-0 px centres ``xs``, ``ys`` (cells ``ci``, ``ri``,
+        −1 for none, spanning ``cell_box`` (r0, r1, c0, c1)), estimated with squares of ``step``
+        cells: dense blocks already computed, else the finest sample known, else the sample of
+        the pixel's ``step`` square (computed now)."""
+        r0, r1, c0, c1 = cell_box
+        rows_ok, cols_ok = ri >= 0, ci >= 0
+        valid = rows_ok[:, None] & cols_ok[None, :]
+        out = np.full(valid.shape, np.nan, np.float32)
+        known = ~valid  # pixels under no patch: NaN, nothing to compute
+        # 1. the scores computed so far, cell by cell
+        B = self.block_patches
+        cellv = np.full((r1 - r0, c1 - c0), np.nan, np.float32)
+        cellk = np.zeros(cellv.shape, bool)
+        for br in range(r0 // B, -(-r1 // B)):
+            for bc in range(c0 // B, -(-c1 // B)):
+                v = self.cached_block(br, bc)
+                if v is None:
+                    continue
+                ya, yb = max(r0, br * B), min(r1, br * B + v.shape[0])
+                xa, xb = max(c0, bc * B), min(c1, bc * B + v.shape[1])
+                cellv[ya - r0:yb - r0, xa - c0:xb - c0] = v[ya - br * B:yb - br * B, xa - bc * B:xb - bc * B]
+                cellk[ya - r0:yb - r0, xa - c0:xb - c0] = True
+        if cellk.any():
+            ix = np.ix_(np.where(rows_ok, ri - r0, 0), np.where(cols_ok, ci - c0, 0))
+            hit = valid & cellk[ix]
+            out[hit] = cellv[ix][hit]
+            known |= hit
+        # 2. samples already taken, finest squares first; 3. this step's missing samples
+        with self._steps_lock:
+            self._sample_steps.add(int(step))
+            steps = sorted(t for t in self._sample_steps if t <= step)
+        for s in steps:
+            need = ~known
+            if not need.any():
+                break
+            qx, qy = self._squares(xs, s, 0), self._squares(ys, s, 1)  # monotonic
+            ux, ix = np.unique(qx, return_inverse=True)
+            uy, iy = np.unique(qy, return_inverse=True)
+            runs_x = np.flatnonzero(np.r_[True, qx[1:] != qx[:-1]])
+            runs_y = np.flatnonzero(np.r_[True, qy[1:] != qy[:-1]])
+            open_sq = np.logical_or.reduceat(np.logical_or.reduceat(need, runs_y, axis=0), runs_x, axis=1)
+            V = np.full(open_sq.shape, np.nan, np.float32)
+            K = np.zeros(open_sq.shape, bool)
+            for a, b in zip(*np.nonzero(open_sq)):
+                r = self._sample_index_of(1, s, int(uy[a]))
+                c = self._sample_index_of(0, s, int(ux[b]))
+                value = self._sample(r, c, compute=s == step)
+                if value is not None:
+                    V[a, b], K[a, b] = value, True
+            if not K.any():
+                continue
+            fill = need & K[np.ix_(iy, ix)]
+            out[fill] = V[np.ix_(iy, ix)][fill]
+            known |= fill
+        return out
+
+    def _squares(self, coords_level0: np.ndarray, step: int, axis: int) -> np.ndarray:
+        """Index of the ``step``-cell square under each level-0 coordinate along ``axis``."""
+        return np.floor((np.asarray(coords_level0, np.float64) - self.geometry.origin[axis])
+                        / (step * self.cell_px)).astype(np.int64)
+
+    def _sample_index_of(self, axis: int, step: int, square: int) -> int:
+        """The cell (column for axis 0, row for axis 1) sampled for ``square`` of ``step``
+        cells: the one nearest the square's centre (within the grid) whose 1×1 block read lies
+        inside one native tile of the base slide, if one of the five nearest does."""
+        key = (axis, step, square)
+        hit = self._sample_index.get(key)
+        if hit is not None:
+            return hit
+        g = self.geometry
+        n = g.shape[1 - axis]
+        span = ((n - 1) * g.stride + g.patch) * g.downsample  # level-0 px the cells cover
+        a = max(square * step * self.cell_px, 0.0)
+        b = min((square + 1) * step * self.cell_px, span)
+        centre = cell_indices(np.array([g.origin[axis] + (a + b) / 2]), g, axis)[0]
+        centre = int(np.clip(centre if centre >= 0 else (0 if a <= 0 else n - 1), 0, max(n - 1, 0)))
+        best = centre
+        tile = int(self.base.tile_size[axis]) if g.level == 0 else 0
+        if tile > 0:
+            first = math.floor(a / self.cell_px)
+            last = max(first, math.ceil(b / self.cell_px) - 1)
+            for k in sorted(range(centre - 2, centre + 3), key=lambda k: abs(k - centre)):
+                if not (0 <= k < n and first <= k <= last):
+                    continue
+                bl = block(g, 0, 1, k, k + 1) if axis == 0 else block(g, k, k + 1, 0, 1)
+                start, size = (bl.x, bl.w) if axis == 0 else (bl.y, bl.h)
+                if start // tile == (start + size - 1) // tile:
+                    best = k
+                    break
+        self._sample_index[key] = best
+        return best
+
+    def _sample(self, r: int, c: int, compute: bool) -> float | None:
+        """The score of cell (r, c) from its dense block if computed, else its sample (scored
+        now as a 1×1 block if ``compute``; None if not known and not computed)."""
+        B = self.block_patches
+        v = self.cached_block(r // B, c // B)
+        if v is not None:
+            return float(v[r - (r // B) * B, c - (c // B) * B])
+        hit = _peek(self.samples, (r, c))
+        if hit is None and compute:
+            raise_if_cancelled()
+            hit = self.samples.get((r, c), lambda: np.asarray(
+                self._compute_block(block(self.geometry, r, r + 1, c, c + 1)), np.float32).reshape(1, 1))
+        if hit is None:
+            return None
+        return float(hit[0, 0])
+
+    def view_progress(self, level: int, rect_level0: tuple[float, float, float, float]) -> tuple[int, int]:
+        """(done, total) patches for the view ``rect_level0`` (x, y, w, h level-0 px) read at
+        ``level``: at a dense level the patches of the blocks it needs and of those computed;
+        at an estimated level its `sample_step` squares and those whose value is known."""
+        x, y, w, h = rect_level0
+        g = self.geometry
+        cs = cell_indices(np.array([max(x, 0.0), max(x + w, 0.0) - 1e-6]), g, 0)
+        rs = cell_indices(np.array([max(y, 0.0), max(y + h, 0.0) - 1e-6]), g, 1)
+        rows, cols = g.shape
+        c0 = int(cs[0]) if cs[0] >= 0 else (0 if x <= 0 else cols)
+        c1 = int(cs[1]) + 1 if cs[1] >= 0 else (cols if x + w > 0 else 0)
+        r0 = int(rs[0]) if rs[0] >= 0 else (0 if y <= 0 else rows)
+        r1 = int(rs[1]) + 1 if rs[1] >= 0 else (rows if y + h > 0 else 0)
+        if c1 <= c0 or r1 <= r0:
+            return 0, 0
+        step = self.sample_step(level)
+        done = total = 0
+        if step == 1:
+            B = self.block_patches
+            for br in range(r0 // B, -(-r1 // B)):
+                for bc in range(c0 // B, -(-c1 // B)):
+                    n = (min(rows, (br + 1) * B) - br * B) * (min(cols, (bc + 1) * B) - bc * B)
+                    total += n
+                    done += n if (br, bc) in self.cache else 0
+            return done, total
+        (ox, oy), d = g.origin, g.downsample
+        end_x, end_y = ox + ((cols - 1) * g.stride + g.patch) * d, oy + ((rows - 1) * g.stride + g.patch) * d
+        qx = self._squares(np.array([max(x, ox), min(x + w, end_x) - 1e-6]), step, 0)
+        qy = self._squares(np.array([max(y, oy), min(y + h, end_y) - 1e-6]), step, 1)
+        B = self.block_patches
+        for j in range(int(qy[0]), int(qy[1]) + 1):
+            r = self._sample_index_of(1, step, j)
+            for i in range(int(qx[0]), int(qx[1]) + 1):
+                c = self._sample_index_of(0, step, i)
+                total += 1
+                done += (r, c) in self.samples or (r // B, c // B) in self.cache
+        return done, total
 
     # ------------------------------------------------------------------ pixels
     def read_rgba(self, level: int, x: int, y: int, w: int, h: int, plane: int = 0,
@@ -219,14 +489,25 @@ class HeatmapSlide(ScoreGridSlide):
         order = sorted(((br, bc) for br in range(nbr) for bc in range(nbc)),
                        key=lambda k: ((k[0] + 0.5) / max(nbr, 1) - 0.5) ** 2 + ((k[1] + 0.5) / max(nbc, 1) - 0.5) ** 2)
         values, used = [], 0
-        for br, bc in order:
-            v = self.block_values(br, bc)
-            finite = v[np.isfinite(v)]
-            if finite.size:
-                values.append(finite)
-                used += 1
-            if used >= max_blocks or sum(len(a) for a in values) >= min_values * max_blocks:
-                break
+        # The blocks are taken in that order and the loop stops where a sequential one would,
+        # so the scale does not depend on the threads; each batch of ``max_blocks`` is computed
+        # on CALIBRATION_THREADS threads at once (a block of a large slide takes seconds), and a
+        # cancelled caller (`engine.tiles.cancel`) stops between batches.
+        done = False
+        with ThreadPoolExecutor(CALIBRATION_THREADS, thread_name_prefix="heatmap-calibrate") as pool:
+            for start in range(0, len(order), max_blocks):
+                raise_if_cancelled()
+                batch = order[start:start + max_blocks]
+                for v in pool.map(lambda k: self.block_values(*k), batch):
+                    finite = v[np.isfinite(v)]
+                    if finite.size:
+                        values.append(finite)
+                        used += 1
+                    if used >= max_blocks or sum(len(a) for a in values) >= min_values * max_blocks:
+                        done = True
+                        break
+                if done:
+                    break
         if not values:
             return 0.0, 1.0
         return robust_range(np.concatenate(values))

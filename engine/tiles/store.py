@@ -10,7 +10,12 @@ The engine's counterpart of QuPath's DefaultImageRegionStore:
   so a caller that gives up never cancels the job for the others);
 * generations: each view change takes a new generation and re-claims the tiles it still wants;
   ``cancel_superseded(g)`` then cancels the queued jobs that only older generations wanted;
-* ``best_available(request)`` returns the exact tile if cached, else a coarser cached stand-in.
+* ``best_available(request)`` returns the exact tile if cached, else a coarser cached stand-in;
+* running reads are stopped cooperatively (`engine.tiles.cancel`): every read runs in a cancel
+  scope whose event ``cancel_superseded`` sets when no caller of a newer generation wants the
+  tile, and ``close`` sets for every job; a computed slide checks it between its blocks or
+  patches and stops with `JobCancelled`, and its callers' futures are then cancelled (not
+  failed). A closed store refuses new work: ``fetch`` returns a cancelled future.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ import numpy as np
 
 from ..slides.base import Slide
 from .cache import DEFAULT_MAX_BYTES, TileCache
+from .cancel import JobCancelled, cancel_scope
 from .fallback import coarser_stand_in
 from .grid import level_px_to_level0, tile_bounds, tile_size_for
 from .request import TileRequest
@@ -40,12 +46,16 @@ class _Job:
     generation: int | None  # newest generation that wants it; None = pinned
     future: Future | None = None
     waiters: list[Future] = field(default_factory=list)
+    #: Set: the read is to stop at its next check (superseded while running, or store closed).
+    stop: threading.Event = field(default_factory=threading.Event)
+    revived: bool = False  # told to stop, then wanted again before it finished
 
 
 @dataclass
 class StoreStats:
     """Counters since the store was made: tiles read by workers, requests served from the
-    cache at once, requests that joined a job already under way, jobs cancelled."""
+    cache at once, requests that joined a job already under way, jobs cancelled (queued ones
+    dropped and running ones that stopped at a check), reads that failed."""
 
     reads: int = 0
     cache_hits: int = 0
@@ -68,6 +78,7 @@ class TileStore:
         self._jobs: dict[TileRequest, _Job] = {}
         self._slides: "weakref.WeakValueDictionary[str, Slide]" = weakref.WeakValueDictionary()
         self._generation = itertools.count(1)
+        self._closed = False
         self.stats = StoreStats()
 
     # ------------------------------------------------------------------ requests
@@ -118,6 +129,9 @@ class TileStore:
         a tile already being fetched shares that job; otherwise a worker reads it.
         ``generation`` marks who wants it (see ``cancel_superseded``); None pins the job."""
         mine: Future = Future()
+        if self._closed:
+            mine.cancel()
+            return mine
         pixels = self.cache.get(request)
         if pixels is not None:
             with self._lock:
@@ -125,8 +139,12 @@ class TileStore:
             mine.set_result(pixels)
             return mine
         with self._lock:
+            if self._closed:
+                mine.cancel()
+                return mine
             job = self._jobs.get(request)
             if job is not None:
+                self._revive(job)
                 self.stats.shared += 1
                 if job.generation is not None and (generation is None or generation > job.generation):
                     job.generation = generation
@@ -145,20 +163,32 @@ class TileStore:
             job = self._jobs.get(request)
             if job is None or job.future.cancelled():
                 return False
+            self._revive(job)
             if job.generation is not None and generation > job.generation:
                 job.generation = generation
             return True
 
+    @staticmethod
+    def _revive(job: _Job) -> None:
+        """A job told to stop is wanted again: the read goes on, or runs again if it stopped
+        (lock held)."""
+        if job.stop.is_set():
+            job.stop.clear()
+            job.revived = True
+
     def cancel_superseded(self, generation: int) -> int:
-        """Cancel queued (not yet running) jobs that no caller of ``generation`` or later
-        wants; their callers' futures are cancelled. Returns how many jobs were cancelled."""
+        """Cancel queued jobs that no caller of ``generation`` or later wants, and tell the
+        running ones to stop at their next check; their callers' futures are cancelled. Returns
+        how many queued jobs were cancelled."""
         n = 0
         with self._lock:  # held so no caller can join a job between the test and the cancel
             stale = [j for j in self._jobs.values()
                      if j.generation is not None and j.generation < generation]
             for job in stale:
-                if job.future.cancel():  # fails if running or done: then it just finishes
+                if job.future.cancel():
                     n += 1
+                else:  # running: it stops at its next check (a plain file read just finishes)
+                    job.stop.set()
             self.stats.cancelled += n
         return n
 
@@ -181,8 +211,17 @@ class TileStore:
                 self._slides.pop(u, None)  # weak: it may have gone meanwhile
         return self.cache.discard(lambda k: derived(getattr(k, "slide_uid", None)))
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
-        """Cancel queued work and stop the workers (running reads finish)."""
+        """Refuse new work, cancel queued work, tell running reads to stop at their next check
+        (pinned ones too) and let the workers end; returns at once."""
+        with self._lock:
+            self._closed = True
+            for job in self._jobs.values():
+                job.stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ workers
@@ -191,26 +230,43 @@ class TileStore:
         pixels = self.cache.peek(req)
         if pixels is not None:
             return pixels
+        if job.stop.is_set():
+            raise JobCancelled("tile no longer wanted")
         lx, ly, w, h = tile_bounds(slide, req.level, req.col, req.row, req.tile_size)
         if w <= 0 or h <= 0:
             raise ValueError(f"tile {req.col},{req.row} lies outside level {req.level}")
         x = level_px_to_level0(slide, req.level, lx)
         y = level_px_to_level0(slide, req.level, ly)
-        pixels = slide.read_region(req.level, x, y, w, h, req.plane)
+        with cancel_scope(job.stop):
+            pixels = slide.read_region(req.level, x, y, w, h, req.plane)
         with self._lock:
             self.stats.reads += 1
         return self.cache.put(req, pixels)
 
     def _finish(self, job: _Job, future: Future) -> None:
+        exc = None if future.cancelled() else future.exception()
+        stopped = isinstance(exc, JobCancelled)
         with self._lock:
-            if self._jobs.get(job.request) is job:
-                del self._jobs[job.request]
-            waiters, job.waiters = job.waiters, []
-        if future.cancelled():
+            if stopped and job.revived and not job.stop.is_set() and not self._closed:
+                job.revived = False
+                # Wanted again (fetch / claim) after it was told to stop and before it did: run it
+                # again for its callers instead of cancelling them.
+                job.future = self._pool.submit(self._run, job)
+                again = job.future
+            else:
+                again = None
+                if self._jobs.get(job.request) is job:
+                    del self._jobs[job.request]
+                waiters, job.waiters = job.waiters, []
+                if stopped:
+                    self.stats.cancelled += 1
+        if again is not None:
+            again.add_done_callback(lambda f, job=job: self._finish(job, f))
+            return
+        if future.cancelled() or stopped:  # stopped on request: not a failure
             for w in waiters:
                 w.cancel()
             return
-        exc = future.exception()
         if exc is not None:
             with self._lock:
                 self.stats.failed += 1
