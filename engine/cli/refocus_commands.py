@@ -5,6 +5,7 @@
                             [--recon l1-ssim|wsi-dists] [--gan] [--init WEIGHTS]
     finefocus refocus eval --seed S [--stacks N] [--fs 1 2 3 5] [--weights PATH] [--ablation NAME=PATH ...]
                            [--dists-weights PATH] --json
+    finefocus refocus eval-real SLIDE ... [--weights PATH] [--region X,Y,W,H | --max-px N] [--json]
     finefocus refocus curves NAME=CHECKPOINTS_DIR ... --out CURVE.png [--json]
     finefocus refocus dists-train --out resources/weights/wsi-dists.pt [--resume] [--checkpoints DIR] [--data DIR]
     finefocus refocus dists-eval [--weights PATH] [--checkpoints DIR] --json
@@ -73,6 +74,20 @@ def register(sub) -> None:
                    help="WSI-DISTS weights for the wsi_dists column (default: the shipped ones)")
     e.add_argument("--json", action="store_true", help="print the rows as JSON")
     e.set_defaults(handler=_eval)
+
+    r = psub.add_parser("eval-real", help="hold out each interior plane of your own z-stacks and refocus to it",
+                        description="For every multi-plane slide: each interior focal plane is held out and "
+                                    "refocused to from its two neighbours (fs=2) and from all other planes "
+                                    "(fs=all, at most 16), by finefocus, linear, nearest and optics; SSIM, PSNR "
+                                    "and the sharpness ratio against the real plane.")
+    r.add_argument("slides", nargs="+", metavar="SLIDE", help="slides with at least 3 focal planes")
+    r.add_argument("--weights", type=Path, default=None, help="refocus weights (default: the shipped ones)")
+    r.add_argument("--region", default=None, help="X,Y,W,H in level-0 px (default: the whole plane, or its centre)")
+    r.add_argument("--max-px", type=int, default=512,
+                   help="without --region: planes bigger than this (level-0 px a side) are cut to their centre "
+                        "(default 512)")
+    r.add_argument("--json", action="store_true", help="print rows and means as JSON")
+    r.set_defaults(handler=_eval_real)
 
     f = psub.add_parser("aif-eval", help="all-in-focus export (estimated depths) against the truth and baselines",
                         description="SSIM against the phantom's exact all-in-focus image of the all-in-focus "
@@ -198,6 +213,57 @@ def _eval(args) -> int:
             d = "-" if r["wsi_dists"] is None else f"{r['wsi_dists']:.4f}"
             print(f"FS={r['fs']:<2} {r['target']:<13} {r['method']:<12} SSIM {r['ssim']:.4f}  "
                   f"MS-SSIM {r['ms_ssim']:.4f}  PSNR {r['psnr']:.2f}  WSI-DISTS {d}")
+    return 0
+
+
+def _eval_real(args) -> int:
+    from ..refocus.eval_real import NoInteriorPlane, evaluate_real
+    from ..slides.open import open_slide
+
+    if args.max_px < 16:
+        raise UserError(f"refocus eval-real: --max-px must be at least 16, got {args.max_px}")
+    region = None
+    if args.region is not None:
+        try:
+            region = tuple(int(v) for v in args.region.split(","))
+        except ValueError:
+            region = ()
+        if len(region) != 4:
+            raise UserError(f"refocus eval-real: --region must be X,Y,W,H, got {args.region!r}")
+    model = _weights(args.weights)
+    slides = []
+    try:
+        for path in args.slides:
+            slide = open_slide(path)
+            slides.append(slide)
+            if len(slide.planes_um) < 3:
+                n = len(slide.planes_um)
+                raise UserError(f"{path}: {n} focal plane{'s' if n != 1 else ''}; eval-real needs at least 3 "
+                                "(an interior plane to hold out between two others)")
+        log = None if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+        reports = []
+        for path, slide in zip(args.slides, slides):
+            try:
+                reports.append(evaluate_real(slide, path, model, region=region, max_px=args.max_px, log=log))
+            except (NoInteriorPlane, ValueError) as exc:
+                raise UserError(f"{path}: {exc}") from None
+    finally:
+        for slide in slides:
+            slide.close()
+    if args.json:
+        print(json.dumps({"slides": [{k: v for k, v in r.items() if k not in ("rows", "means")} for r in reports],
+                          "rows": [row for r in reports for row in r["rows"]],
+                          "means": [m for r in reports for m in r["means"]]}))
+    else:
+        for r in reports:
+            mpp = "µm/px not stated: 0.25 assumed" if r["mpp_assumed"] else f"{r['mpp'][0]:g} µm/px"
+            x, y, w, h = r["region"]
+            print(f"{r['slide']}: {len(r['planes_um'])} planes, {mpp}, region {x},{y},{w},{h}; "
+                  f"means over {len(r['planes_um']) - 2} held-out planes")
+            print(f"  {'fs':<4} {'method':<10} {'SSIM':>7} {'PSNR dB':>8} {'sharpness':>10}")
+            for m in r["means"]:
+                print(f"  {str(m['fs']):<4} {m['method']:<10} {m['ssim']:>7.4f} {m['psnr']:>8.2f} "
+                      f"{m['sharpness_ratio']:>10.3f}")
     return 0
 
 

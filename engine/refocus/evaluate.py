@@ -14,7 +14,9 @@ noise-free by the phantom):
 * ``all-in-focus``: the best-focus map z* as target, the all-in-focus image as truth.
 
 Methods: each given model (``finefocus`` and ablations), ``nearest`` and ``linear`` (see
-``baselines``; they get the same per-pixel target), and ``focus-stack`` (all-in-focus only).
+``baselines``; they get the same per-pixel target), ``optics`` (what the phantom's own optics
+predict from the nearest input plane, best focus estimated from the inputs; see
+``optics_baseline``) and ``focus-stack`` (all-in-focus only).
 Rows give the mean SSIM, MS-SSIM, PSNR (dB) and WSI-DISTS distance (``wsi_dists``, lower is
 better; the shipped ``resources/weights/wsi-dists.pt`` unless another model is given, ``None``
 when there is none) per (fs, target, method); target ``all`` averages every image of that FS.
@@ -27,6 +29,7 @@ import torch
 from .baselines import blend, focus_stack, linear_weights, nearest_weights
 from .dataset import smooth_map, tissue_positions, training_slide
 from .image_metrics import as_tensor, ms_ssim, psnr, ssim
+from .optics_baseline import OpticsRefocus
 
 __all__ = ["evaluate", "summarise", "CAPTURE_SPACING_UM", "input_planes_um"]
 
@@ -98,6 +101,7 @@ def evaluate(seed: int, models: dict, fs=(1, 2, 3, 5), stacks: int = 4, size: in
             stack = torch.stack([captured[z] for z in zin])[None]                 # (1, n, 3, H, W)
             focus = torch.tensor(zin, dtype=torch.float32)[None, :, None, None].expand(1, n, size, size)
             fields = {name: m.encode(stack, focus) for name, m in models.items()}
+            optics = OpticsRefocus(stack[0].permute(0, 2, 3, 1).numpy(), zin, slide.mpp[0], optics=slide.optics)
             targets = _targets(zin, size, np.random.default_rng([seed, ri, n]))
             targets.append(("all-in-focus", zstar[0].numpy()))
             for kind, tz in targets:
@@ -111,6 +115,7 @@ def evaluate(seed: int, models: dict, fs=(1, 2, 3, 5), stacks: int = 4, size: in
                 outs = {name: m.decode(fields[name], tmap) for name, m in models.items()}
                 outs["nearest"] = blend(stack, nearest_weights(focus, tmap))
                 outs["linear"] = blend(stack, linear_weights(focus, tmap))
+                outs["optics"] = torch.from_numpy(optics.refocus(tmap[0].numpy())).permute(2, 0, 1)[None]
                 if kind == "all-in-focus":
                     outs["focus-stack"] = focus_stack(stack)
                 add(n, kind, outs, truth)

@@ -51,7 +51,7 @@ def test_eval_rows_cover_targets_and_methods(trained, capsys):
     keys = {(r["fs"], r["target"], r["method"]) for r in rows}
     for fs in (1, 2):
         for t in ("on-plane", "beyond", "map", "all-in-focus", "all"):
-            for m in ("finefocus", "again", "nearest", "linear"):
+            for m in ("finefocus", "again", "nearest", "linear", "optics"):
                 assert (fs, t, m) in keys
         assert (fs, "all-in-focus", "focus-stack") in keys
     assert (2, "between", "linear") in keys and (1, "between", "linear") not in keys
