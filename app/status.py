@@ -2,6 +2,8 @@
 cursor, magnification, tile activity."""
 from __future__ import annotations
 
+import html
+
 from PySide6.QtWidgets import QLabel, QStatusBar
 
 from engine.slides.base import Slide
@@ -40,7 +42,7 @@ def format_magnification(slide: Slide, screen_px_per_level0_px: float, level: in
     if scan is None:
         head = f"zoom {screen_px_per_level0_px * 100:.0f}%"
     else:
-        head = f"{scan * screen_px_per_level0_px:.1f}× (scan {scan:g}×)"
+        head = f"{scan * screen_px_per_level0_px:.1f}× (scan {scan:.3g}×)"
     return f"{head} · level {level}"
 
 
@@ -49,11 +51,19 @@ def describe_slide(slide: Slide) -> str:
     W, H = slide.dimensions
     lines = [f"<b>{slide.format}</b>", f"{W} × {H} px"]
     if slide.mpp:
-        lines.append(f"{slide.mpp[0]:.3g} µm/px  ({W * slide.mpp[0] / 1000:.2f} × {H * slide.mpp[1] / 1000:.2f} mm)")
-    lines.append(f"{slide.level_count} levels, downsample "
+        w_um, h_um = W * slide.mpp[0], H * slide.mpp[1]
+        extent = (f"{w_um / 1000:.2f} × {h_um / 1000:.2f} mm" if max(w_um, h_um) >= 1000
+                  else f"{w_um:.3g} × {h_um:.3g} µm")
+        lines.append(f"{slide.mpp[0]:.3g} µm/px  ({extent})")
+    lines.append(f"{slide.level_count} level{'s' if slide.level_count > 1 else ''}, downsample "
                  + ", ".join(f"{lv.downsample:g}" for lv in slide.levels))
     zs = ", ".join(f"{z:+g}" if z else "0" for z in slide.planes_um)
     lines.append(f"{slide.plane_count} plane{'s' if slide.plane_count > 1 else ''}: {zs} µm")
+    if slide.display_range:
+        lo, hi = slide.display_range
+        source = slide.properties.get("display.range_source", "")
+        lines.append(f"display: {lo:g} … {hi:g} → 0 … 255" + (f" ({html.escape(source)})" if source else ""))
+    lines += [f"<i>{html.escape(note)}</i>" for note in slide.notes]
     return "<br>".join(lines)
 
 

@@ -27,6 +27,7 @@ from .canvas import SlideCanvas
 from .canvas.thumbnail import whole_slide_image
 from .errors import describe, show_error
 from .focus import FocusControl
+from .focus.refocus_view import RefocusView
 from .jobs import JobIndicator
 from .overlays import OverlayController, OverlayMenu, OverlayPanel, overlay_kind, overlay_kinds
 from .overview import Overview
@@ -61,7 +62,11 @@ def open_slide(path):
 class MainWindow(QMainWindow):
     """The FineFocus viewer window."""
 
-    def __init__(self, store: TileStore | None = None, settings: QSettings | None = None):
+    def __init__(self, store: TileStore | None = None, settings: QSettings | None = None,
+                 radiance_bytes: int | None = None, radiance_cap_bytes: int | None = None):
+        """``radiance_bytes`` bounds the radiance kept off the view (default 1 GiB) and
+        ``radiance_cap_bytes`` the view's own (default: half the available memory; see
+        `engine.refocus.radiance_budget`)."""
         super().__init__()
         self.setWindowTitle("FineFocus")
         self.resize(1200, 800)
@@ -79,8 +84,9 @@ class MainWindow(QMainWindow):
         self.canvas = SlideCanvas(self.store, self)
         self.setCentralWidget(self.canvas)
         self.focus = FocusControl()
-        #: Radiance fields of the open slide's blocks, shared by every refocused z (made on first use).
-        self._radiance_cache = None
+        #: What the view shows off the captured planes, its radiance cache and its progress.
+        self.refocus_view = RefocusView(self.canvas, self.focus, lambda m: self.statusBar().showMessage(m, 10000),
+                                        self, radiance_bytes, radiance_cap_bytes)
         bar = QToolBar("Focus", self, objectName="focusToolbar", movable=False)
         bar.addWidget(self.focus)
         self.addToolBar(Qt.ToolBarArea.BottomToolBarArea, bar)
@@ -137,7 +143,11 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         self._action(file_menu, "Open the &built-in slide", lambda: self.open_path(None))
         file_menu.addSeparator()
-        self._action(file_menu, "Export &all-in-focus snapshot of the view…", self.choose_all_in_focus_export)
+        file_menu.setToolTipsVisible(True)
+        self.aif_action = self._action(file_menu, "Export &all-in-focus snapshot of the view…",
+                                       self.choose_all_in_focus_export)
+        self.aif_action.setEnabled(False)
+        self.aif_action.setToolTip("Open a slide with several focal planes first")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         view = self.menuBar().addMenu("&View")
@@ -159,7 +169,7 @@ class MainWindow(QMainWindow):
         # thread, so neither freezes the window when first used.
         self.executor.submit(importlib.import_module, "engine.fqa.metrics")
         if refocus_available():
-            self.executor.submit(importlib.import_module, "engine.refocus.refocused_slide")
+            self.executor.submit(_warm_refocus)
         self._fill_recent()
 
     def _action(self, menu, text, slot, shortcut=None) -> QAction:
@@ -246,7 +256,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ exports
     def choose_all_in_focus_export(self) -> None:
-        if self.slide is None:
+        if self.slide is None or not self.aif_action.isEnabled():
             return
         path, _ = QFileDialog.getSaveFileName(self, "Export all-in-focus snapshot", "all-in-focus.png",
                                               "PNG image (*.png)")
@@ -330,8 +340,11 @@ class MainWindow(QMainWindow):
         old, self.slide = self.slide, slide
         self._tile_error_shown = False
         plane = slide.nearest_plane(0.0)  # open at the nominal focus (z = 0 µm), as scanned
-        if self._radiance_cache is not None:
-            self._radiance_cache.clear()
+        self.refocus_view.set_slide(slide)
+        multi = slide.plane_count > 1
+        self.aif_action.setEnabled(multi)
+        self.aif_action.setToolTip("Every place at its best focus, from the slide's focal planes" if multi else
+                                   "Needs a slide with several focal planes: this one has one")
         self.focus.set_planes(slide.planes_um, continuous=refocus_available())  # at that plane; emits nothing
         self.info.setText(describe_slide(slide))
         self.canvas.set_slide(slide, plane)
@@ -359,25 +372,16 @@ class MainWindow(QMainWindow):
             return
         plane = self.focus.plane
         if self.focus.on_plane:
+            self.refocus_view.on_plane()
             self.canvas.set_plane(plane)
         else:
-            self.canvas.set_source(self.refocused(z_um))
+            self.refocus_view.show(z_um)
         self.overlays.set_plane(plane)
-
-    def refocused(self, z_um: float) -> Slide:
-        """The open slide refocused to ``z_um`` (µm), sharing one radiance cache."""
-        from engine.refocus.refocused_slide import RefocusedSlide
-
-        return RefocusedSlide(self.slide, z_um, cache=self.radiance_cache())
 
     def radiance_cache(self):
         """The window's radiance cache (made on first use; cleared when another slide opens): the
         focus knob and the exports share the encoded fields of the open slide."""
-        from engine.refocus.refocused_slide import RadianceCache
-
-        if self._radiance_cache is None:
-            self._radiance_cache = RadianceCache()
-        return self._radiance_cache
+        return self.refocus_view.radiance_cache()
 
     def _load_overview(self) -> None:
         slide, plane = self.slide, self.focus.plane
@@ -399,6 +403,7 @@ class MainWindow(QMainWindow):
     def _view_changed(self) -> None:
         if self.slide is None:
             return
+        self.refocus_view.view_changed()
         x, y, w, h = self.canvas.view_rect()
         self.overview.set_view(x, y, w, h)
         self.readouts.magnification.setText(
@@ -443,6 +448,12 @@ class MainWindow(QMainWindow):
         self.store.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
         super().closeEvent(e)
+
+
+def _warm_refocus() -> None:
+    """Import the refocusing model and load its weights (off the UI thread, at start)."""
+    module = importlib.import_module("engine.refocus.refocused_slide")
+    module.shipped_model()
 
 
 def _log_failure(task: asyncio.Task) -> None:

@@ -140,6 +140,18 @@ class TileLayer:
         self._prune()
         return missing
 
+    def update_stand_in(self, request: TileRequest) -> bool:
+        """Redraw the stand-in of ``request`` from what is cached now (its sources arrived), if
+        an item still wants it and does not show its exact pixels yet; returns whether it did."""
+        tile = self._tiles.get((request.level, request.col, request.row))
+        if tile is None or tile.wanted != request or tile.shown == request:
+            return False
+        pixels = self.store.best_available(request)
+        if pixels is None:
+            return False
+        self._set_pixels(tile, pixels, None)
+        return True
+
     def apply(self, request: TileRequest, pixels: np.ndarray) -> bool:
         """Show fetched ``pixels`` if an item still wants them; returns whether it did."""
         tile = self._tiles.get((request.level, request.col, request.row))

@@ -11,6 +11,12 @@ is a second layer of tiles above the slide's. Its tiles are the same grid cells 
 level and take the same walk in the same generation: the slide's tiles are asked for first, the
 overlay's next, and one ``cancel_superseded`` drops the queued tiles of both that the view no
 longer needs.
+
+A computed source whose tiles take long (a refocused view) can name the captured-plane tiles its
+stand-in is made of (``stand_in_sources(request) -> [(slide, plane)]``). Those are fetched first,
+on a separate pool of readers (``plane_store``, sharing the store's cache), so the plane nearest
+z (or the blend of the two around it) shows at full resolution within a plane read, never queued
+behind seconds of model work, and never a coarse flat square where real pixels exist.
 """
 from __future__ import annotations
 
@@ -23,8 +29,10 @@ import shiboken6
 from PySide6.QtCore import QPointF, QRectF, QTimer, Signal
 
 from engine.slides.base import Slide
-from engine.tiles import TileRequest, TileStore, level_for_scale, tile_size_for, visible_tiles
+from engine.tiles import (TileRequest, TileStore, level_for_scale, tile_rect_level0, tile_size_for,
+                          visible_tiles)
 
+from .busy_badge import BusyBadge
 from .overlay_layer import OverlayLayer
 from .scalebar import ScaleBar
 from .tile_layer import TileLayer, same_geometry
@@ -51,7 +59,12 @@ class SlideCanvas(pg.GraphicsView):
         self.setCentralItem(self.vb)
         self.layer = TileLayer(self.vb, store)
         self.overlay = OverlayLayer(self.vb, store)
+        #: Readers of captured-plane tiles for stand-ins, apart from the store's (computing) workers;
+        #: same cache, so `best_available` finds what they read.
+        self.plane_store = TileStore(workers=2, cache=store.cache)
         self.scale_bar = ScaleBar(self)
+        #: "Refocusing… n / m blocks" over the view while its refocused pixels are computed.
+        self.busy = BusyBadge(self)
         self.slide: Slide | None = None
         self.plane = 0
         self.generation = 0
@@ -170,6 +183,18 @@ class SlideCanvas(pg.GraphicsView):
         (x0, x1), (y0, y1) = self.vb.viewRange()
         return x0, y0, x1 - x0, y1 - y0
 
+    def view_tiles_rect(self) -> tuple[float, float, float, float]:
+        """The level-0 rectangle ``(x, y, w, h)`` covered by the tiles of the current view (the
+        visible rectangle rounded out to whole tiles of the current level: what is computed)."""
+        keys = self.layer.view_keys()
+        if not keys or self.slide is None:
+            return self.view_rect()
+        level = keys[0][0]
+        rects = [tile_rect_level0(self.slide, level, c, r, self.layer.tile_size) for _, c, r in keys]
+        x0, y0 = min(r[0] for r in rects), min(r[1] for r in rects)
+        x1, y1 = max(r[0] + r[2] for r in rects), max(r[1] + r[3] for r in rects)
+        return x0, y0, x1 - x0, y1 - y0
+
     def screen_px_per_level0_px(self) -> float:
         """Current zoom: screen px per level-0 px."""
         px = self.vb.viewPixelSize()[0]
@@ -209,6 +234,13 @@ class SlideCanvas(pg.GraphicsView):
     def _layer_for(self, slide_uid: str) -> TileLayer | None:
         return next((layer for layer in self._layers() if layer.slide.uid == slide_uid), None)
 
+    def slide_settled(self) -> bool:
+        """True when the slide layer's visible tiles show their exact pixels and none of them
+        is in flight (the overlay aside)."""
+        uid = None if self.layer.slide is None else self.layer.slide.uid
+        return self.slide is not None and not self._update_timer.isActive() and self.layer.is_complete() \
+            and not any(r.level == self.layer.level and r.slide_uid == uid for r in self._inflight)
+
     def _inflight_for_view(self) -> bool:
         uids = {layer.slide.uid for layer in self._layers()}
         return any(r.level == self.layer.level and r.slide_uid in uids for r in self._inflight)
@@ -235,6 +267,7 @@ class SlideCanvas(pg.GraphicsView):
         if self.overlay.slide is not None:  # the overlay's single plane follows the slide's
             wanted.append((self.overlay, self.overlay.show(level, 0, cells)))
         self.generation = g = self.store.next_generation()
+        self._fetch_stand_ins(wanted[0][1], g)
         for layer, missing in wanted:
             for req in missing:
                 if req in self._failed:
@@ -246,6 +279,7 @@ class SlideCanvas(pg.GraphicsView):
                 self._inflight[req] = fut
                 self._await_tile(req, fut)
         self.store.cancel_superseded(g)
+        self.plane_store.cancel_superseded(g)
         self.loading.emit(len(self._inflight))
         self.viewChanged.emit()
         if self.is_settled():
@@ -255,8 +289,33 @@ class SlideCanvas(pg.GraphicsView):
         """Give up every tile still awaited (the window is closing): queued reads are cancelled
         and no result will be applied."""
         self.store.cancel_superseded(self.store.next_generation())
+        self.plane_store.close()
         for task in list(self._tasks):
             task.cancel()
+
+    def _fetch_stand_ins(self, missing: list[TileRequest], generation: int) -> None:
+        """Fetch, ahead of the slow tiles ``missing``, the captured-plane tiles their stand-ins
+        are made of (see the module docstring); each shows as soon as it arrives."""
+        sources = getattr(self.layer.slide, "stand_in_sources", None)
+        if sources is None:
+            return
+        for req in missing:
+            for slide, plane in sources(req):
+                base = self.plane_store.request(slide, req.level, req.col, req.row, plane, req.tile_size)
+                if self.store.cache.peek(base) is not None:
+                    continue
+                task = asyncio.get_running_loop().create_task(
+                    self._receive_stand_in(req, self.plane_store.fetch(base, generation)))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _receive_stand_in(self, req: TileRequest, fut: Future) -> None:
+        try:
+            await asyncio.wrap_future(fut)
+        except (asyncio.CancelledError, Exception):  # superseded, or unreadable (the exact tile reports it)
+            return
+        if shiboken6.isValid(self):
+            self.layer.update_stand_in(req)
 
     def _await_tile(self, req: TileRequest, fut: Future) -> None:
         task = asyncio.get_running_loop().create_task(self._receive(req, fut))
@@ -296,6 +355,8 @@ class SlideCanvas(pg.GraphicsView):
         super().resizeEvent(ev)
         if hasattr(self, "scale_bar"):
             self.scale_bar.move(12, self.height() - self.scale_bar.height() - 12)
+        if hasattr(self, "busy") and self.busy.isVisible():
+            self.busy._place()
 
     def visible_tiles(self) -> dict[tuple[int, int, int], tuple[TileRequest, np.ndarray, bool]]:
         """``displayed_tiles`` restricted to the tiles of the current view."""

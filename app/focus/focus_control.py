@@ -66,6 +66,9 @@ class FocusControl(QWidget):
         super().__init__(parent)
         self.planes_um: tuple[float, ...] = (0.0,)
         self.continuous = True
+        #: What the view shows off the captured planes ("refocusing… 2 / 9 blocks", "refocused",
+        #: "blend: zoom in to refocus"), set by the window as the work progresses.
+        self.state = "refocusing…"
         self.title = QLabel("Focus")
         self.down = QToolButton(text="−", toolTip="Previous plane (Page Down); fine focus: [")
         self.up = QToolButton(text="+", toolTip="Next plane (Page Up); fine focus: ]")
@@ -189,7 +192,14 @@ class FocusControl(QWidget):
             self.step_down()
 
     # ------------------------------------------------------------------ reactions
+    def set_state(self, text: str) -> None:
+        """What the view shows at a z off the captured planes (the label's second half)."""
+        if text != self.state:
+            self.state = text
+            self._update_label()
+
     def _changed(self, _value: int) -> None:
+        self.state = "refocusing…"  # until the window says the view is done
         self._update_label()
         self.zChanged.emit(self.z_um)
 
@@ -199,5 +209,5 @@ class FocusControl(QWidget):
         if self.on_plane:
             where = "(single plane)" if n == 1 else f"plane {self.plane + 1}/{n}"
         else:
-            where = "refocused"
+            where = self.state
         self.label.setText(f"{format_z(z)}   {where}")

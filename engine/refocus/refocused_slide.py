@@ -109,6 +109,28 @@ def weights_digest(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+def _edge_filled(rgb: np.ndarray, x: int, y: int, width: int, height: int) -> np.ndarray:
+    """A level-0 read at (x, y) with what lies past the slide's ``width`` × ``height`` px (white,
+    as `Slide.read_region` gives it) replaced by the nearest pixel inside: a white frame around
+    a cropped field would be refocused as a false edge and ring into the border of the image."""
+    h, w = rgb.shape[:2]
+    left, top = max(0, -x), max(0, -y)
+    right, bottom = max(0, x + w - width), max(0, y + h - height)
+    if not (left or top or right or bottom) or left + right >= w or top + bottom >= h:
+        return rgb
+    inner = rgb[top:h - bottom, left:w - right]
+    return np.pad(inner, ((top, bottom), (left, right), (0, 0)), mode="edge")
+
+
+@lru_cache(maxsize=8)
+def _radiance_bytes_per_model_px(model: RefocusNet, n_planes: int, dtype: torch.dtype) -> float:
+    """Cache bytes per model px of a field of ``n_planes`` planes (a 64² encode, measured)."""
+    side = 64
+    with torch.no_grad():
+        rad = model.encode(torch.zeros(1, n_planes, 3, side, side), torch.zeros(1, n_planes))
+    return rad.to(dtype).nbytes / (side * side)
+
+
 def encode_planes(planes_um: tuple[float, ...], count: int = MAX_PLANES) -> list[int]:
     """Indices of the planes the encoder takes: all of them, or the ``count`` nearest the middle
     of the stack, in ascending z."""
@@ -123,7 +145,7 @@ class RefocusedSlide(Slide):
     format = "refocused"
 
     def __init__(self, base: Slide, z_um: float, model: RefocusNet | None = None,
-                 cache: RadianceCache | None = None):
+                 cache: RadianceCache | None = None, blend_only: bool = False):
         z = float(z_um)
         if not np.isfinite(z):
             raise ValueError(f"focus must be a finite number of µm, got {z_um!r}")
@@ -154,10 +176,54 @@ class RefocusedSlide(Slide):
         #: Decoded level-0 blocks at this z: a tile store's tiles rarely line up with the blocks,
         #: so several tiles read each block; it is decoded once for all of them.
         self.decoded_blocks = ComputeOnceCache(DECODED_BLOCK_BYTES)
+        #: Level 0 shows the linear blend too (no radiance): the viewer's fallback for a view
+        #: whose radiance would not fit its budget (`engine.refocus.radiance_budget`).
+        self.blend_only = bool(blend_only)
 
     @property
     def uid(self) -> str:
-        return f"{self.base.uid}|refocus|z={self.z_um:+.4f}|weights={self.weights_tag}"
+        mode = "|blend" if self.blend_only else ""
+        return f"{self.base.uid}|refocus|z={self.z_um:+.4f}|weights={self.weights_tag}{mode}"
+
+    @property
+    def decodes(self) -> bool:
+        """True when level 0 is computed from radiance fields (off the captured planes, not
+        ``blend_only``)."""
+        return self.captured_plane is None and not self.blend_only
+
+    # ------------------------------------------------------------------ blocks
+    def blocks_in(self, x: float, y: float, w: float, h: float) -> list[tuple[int, int]]:
+        """Blocks ``(bx, by)`` of the level-0 grid that the level-0 rectangle (x, y, w, h)
+        touches, clipped to the slide; nearest the rectangle's centre first."""
+        W, H = self.dimensions
+        B = self.block_px
+        x0, y0 = max(0.0, x), max(0.0, y)
+        x1, y1 = min(float(W), x + w), min(float(H), y + h)
+        if x1 <= x0 or y1 <= y0:
+            return []
+        cols = range(int(x0 // B), int((x1 - 1e-9) // B) + 1)
+        rows = range(int(y0 // B), int((y1 - 1e-9) // B) + 1)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        return sorted(((bx, by) for by in rows for bx in cols),
+                      key=lambda b: ((b[0] + 0.5) * B - cx) ** 2 + ((b[1] + 0.5) * B - cy) ** 2)
+
+    def radiance_key(self, bx: int, by: int) -> tuple:
+        """The `RadianceCache` key of block (bx, by): the same for every z of this base slide
+        and model, so all focus values share the encoded fields."""
+        return (self.base.uid, self.weights_tag, tuple(self.encoded_planes), bx, by)
+
+    def has_radiance(self, bx: int, by: int) -> bool:
+        """Whether block (bx, by)'s field is encoded and cached (never encodes)."""
+        return self.radiance_key(bx, by) in self.cache
+
+    def block_radiance_bytes(self) -> int:
+        """Bytes one full block's radiance field (margin included) takes in the cache: measured
+        on a small encode of the same planes and scaled by area (all of a field's tensors grow
+        with its px count)."""
+        side = int(round((self.block_px + 2 * self.halo_px) * model_scale(self.mpp)))
+        side = -(-side // 8) * 8
+        per_px = _radiance_bytes_per_model_px(self._model(), len(self.encoded_planes), self.cache.dtype)
+        return int(per_px * side * side)
 
     def _model(self) -> RefocusNet:
         return self.model if self.model is not None else shipped_model()
@@ -166,7 +232,7 @@ class RefocusedSlide(Slide):
     def _read(self, level: int, lx: int, ly: int, w: int, h: int, plane: int) -> np.ndarray:
         if self.captured_plane is not None:
             return self.base.read_region(level, self._level0(level, lx), self._level0(level, ly), w, h, self.captured_plane)
-        if level > 0:
+        if level > 0 or self.blend_only:
             return self._blend(level, lx, ly, w, h)
         out = np.empty((h, w, 3), np.uint8)
         B = self.block_px
@@ -209,6 +275,13 @@ class RefocusedSlide(Slide):
         total = sum(wt for wt, _ in parts)
         return self._mix([(wt / total, t) for wt, t in parts]) if parts else None
 
+    def stand_in_sources(self, request: TileRequest) -> list[tuple[Slide, int]]:
+        """``(slide, plane)`` of the tiles ``stand_in`` is made of (the captured planes around z
+        at the request's level and cell): a viewer fetches them first, on its fast readers."""
+        if self.captured_plane is not None:
+            return []
+        return [(self.base, i) for i, _ in self.blend_weights]
+
     def block(self, bx: int, by: int) -> np.ndarray:
         """Block (bx, by) of the level-0 grid at z: uint8 (block_px, block_px, 3) (clipped at
         the slide's right and bottom edges), read-only; decoded once and kept while this slide
@@ -236,14 +309,13 @@ class RefocusedSlide(Slide):
 
     def radiance(self, bx: int, by: int) -> Radiance:
         """The cached radiance field of block (bx, by) (its margin included); encoded on a miss."""
-        key = (self.base.uid, self.weights_tag, tuple(self.encoded_planes), bx, by)
-        return self.cache.get(key, lambda: self._encode(bx, by))
+        return self.cache.get(self.radiance_key(bx, by), lambda: self._encode(bx, by))
 
     def _encode(self, bx: int, by: int) -> Radiance:
         W, H, B, M = *self.dimensions, self.block_px, self.halo_px
         bw, bh = min(B, W - bx * B), min(B, H - by * B)
         x, y = bx * B - M, by * B - M
-        planes = np.stack([self.base.read_region(0, x, y, bw + 2 * M, bh + 2 * M, i)
+        planes = np.stack([_edge_filled(self.base.read_region(0, x, y, bw + 2 * M, bh + 2 * M, i), x, y, W, H)
                            for i in self.encoded_planes])
         stack = torch.from_numpy(planes).permute(0, 3, 1, 2).float().div_(255.0)
         s = model_scale(self.mpp)

@@ -4,6 +4,12 @@ For computed slide sources whose blocks are expensive (heatmap score blocks, ref
 fields): ``get(key, compute)`` returns the cached value, or waits for a computation of ``key``
 already under way in another thread, or computes it here. Unlike the tile cache
 (`engine.tiles.cache`), two tile reads that need the same block never compute it twice.
+
+A caller that knows which keys it needs right now (the blocks of the view on screen) can
+``protect`` them: eviction then takes the least recently used *unprotected* entries first and
+never a protected one, so a working set larger than ``max_bytes`` is kept whole instead of
+evicting the blocks the next read needs (LRU thrash). Whoever protects bounds the working set
+(see `engine.refocus.radiance_budget`); ``max_bytes`` then bounds everything else.
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ class ComputeOnceCache:
         self._running: dict[Hashable, Future] = {}
         self._nbytes = 0
         self._lock = threading.Lock()
+        self._protected: frozenset = frozenset()
         self.computed = 0
 
     @property
@@ -43,6 +50,16 @@ class ComputeOnceCache:
     def __contains__(self, key: Hashable) -> bool:
         with self._lock:
             return key in self._entries
+
+    def protect(self, keys) -> None:
+        """Make ``keys`` the protected working set (replacing the previous one; empty: none).
+        Protected entries are never evicted; they may hold more than ``max_bytes`` together."""
+        with self._lock:
+            self._protected = frozenset(keys)
+
+    @property
+    def protected(self) -> frozenset:
+        return self._protected
 
     def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         with self._lock:
@@ -69,14 +86,23 @@ class ComputeOnceCache:
         with self._lock:
             del self._running[key]
             self.computed += 1
-            if size <= self.max_bytes:
-                while self._entries and self._nbytes + size > self.max_bytes:
-                    _, (_, old) = self._entries.popitem(last=False)
-                    self._nbytes -= old
+            if size <= self.max_bytes or key in self._protected:
+                self._make_room(size)
                 self._entries[key] = (value, size)
                 self._nbytes += size
         running.set_result(value)
         return value
+
+    def _make_room(self, size: int) -> None:
+        """Evict least recently used unprotected entries until ``size`` more bytes fit in
+        ``max_bytes`` or only protected entries are left (lock held)."""
+        if self._nbytes + size <= self.max_bytes:
+            return
+        for old_key in [k for k in self._entries if k not in self._protected]:
+            if self._nbytes + size <= self.max_bytes:
+                break
+            _, old = self._entries.pop(old_key)
+            self._nbytes -= old
 
     def clear(self) -> None:
         """Drop every kept value (computations under way finish and are returned, then kept)."""

@@ -13,6 +13,7 @@ def test_the_view_is_exported_all_in_focus_as_the_engine_makes_it(window, qtbot,
     task = window.open_path(None)
     qtbot.waitUntil(task.done, timeout=60000)
     window.canvas.set_view_rect(20000, 20000, 300, 200)
+    assert window.aif_action.isEnabled()  # the built-in slide has three focal planes
     out = tmp_path / "view-aif.png"
     task = window.export_all_in_focus(out)
     assert window.jobs.isVisible() and "all-in-focus" in window.jobs.label.text()
@@ -29,6 +30,10 @@ def test_the_view_is_exported_all_in_focus_as_the_engine_makes_it(window, qtbot,
 def test_a_single_plane_slide_cannot_be_exported_all_in_focus_and_says_why(window, qtbot, tmp_path):
     flat = np.full((600, 800, 3), 200, np.uint8)
     window.set_slide(ArraySlide([flat], mpp=(0.25, 0.25), path="flat.png"))
+    # The menu offers it disabled, with the reason as its tooltip; called anyway, it says why.
+    assert not window.aif_action.isEnabled() and "several focal planes" in window.aif_action.toolTip()
+    window.aif_action.trigger()
+    assert window.error_dialog is None
     task = window.export_all_in_focus(tmp_path / "x.png")
     qtbot.waitUntil(task.done, timeout=30000)
     assert task.result() is None

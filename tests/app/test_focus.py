@@ -28,7 +28,10 @@ def test_the_slider_is_continuous_with_a_tick_per_captured_plane(qtbot):
     fc.zChanged.connect(got.append)
     fc.set_z(0.62)
     assert fc.z_um == pytest.approx(0.6) and not fc.on_plane and got == [fc.z_um]
-    assert "z = +0.60 µm" in fc.label.text() and "refocused" in fc.label.text()
+    # Off the planes the label says the view is being refocused until the window reports it done.
+    assert "z = +0.60 µm" in fc.label.text() and "refocusing…" in fc.label.text()
+    fc.set_state("refocused")
+    assert "refocused" in fc.label.text()
     fc.fine_up()
     assert fc.z_um == pytest.approx(0.6 + FINE_STEP_UM)
     fc.step_up()  # to the next captured plane above
@@ -71,7 +74,7 @@ def test_every_captured_plane_is_reached_exactly_whatever_its_spacing(qtbot, pla
         assert f"plane {i + 1}/{n}" in fc.label.text()
         fc.step_up()
     fc.set_z((planes_um[1] + planes_um[2]) / 2)  # between two planes: refocused
-    assert not fc.on_plane and "refocused" in fc.label.text()
+    assert not fc.on_plane and "refocusing…" in fc.label.text()
     assert round(fc.z_um / 0.05, 6) == round(fc.z_um / 0.05)  # off the planes z reads on the 0.05 µm grid
 
 
@@ -106,7 +109,7 @@ def test_between_and_beyond_planes_the_view_is_refocused_and_only_decoded_again(
         assert exact and req.slide_uid == source.uid
         np.testing.assert_array_equal(pixels, slide_pixels(source, req))
         assert not np.array_equal(pixels, slide_pixels(stack, req.with_plane(1)))
-    encoded = window._radiance_cache.computed
+    encoded = window.radiance_cache().computed
     assert encoded >= 1
     qtbot.keyClick(window, Qt.Key.Key_BracketRight)  # fine focus: +0.1 µm
     assert canvas.source.z_um == pytest.approx(0.6)
@@ -114,7 +117,7 @@ def test_between_and_beyond_planes_the_view_is_refocused_and_only_decoded_again(
     window.focus.set_z(-1.0 - 1.5)  # beyond the lowest plane
     qtbot.waitUntil(canvas.is_settled, timeout=60000)
     assert canvas.source.z_um == pytest.approx(-2.5)
-    assert window._radiance_cache.computed == encoded  # the same view: decoder only
+    assert window.radiance_cache().computed == encoded  # the same view: decoder only
     qtbot.keyClick(window, Qt.Key.Key_PageUp)  # back onto a captured plane: the scan itself
     assert canvas.source is stack and canvas.plane == 0 and window.focus.on_plane
     qtbot.waitUntil(canvas.is_settled, timeout=60000)

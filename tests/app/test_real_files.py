@@ -90,3 +90,17 @@ def test_every_bad_file_gives_an_error_dialog_and_the_window_stays(window, qtbot
     window.error_dialog.close()
     window.canvas.zoom(2.0)  # still alive and usable
     qtbot.waitUntil(window.canvas.is_settled, timeout=20000)
+
+
+def test_a_16_bit_imagej_stack_opens_with_every_plane_and_its_display_range_shown(window, qtbot, tmp_path):
+    from tests.zstack_files import write_imagej_grey16
+
+    path, data = write_imagej_grey16(tmp_path / "stack.tif", n_planes=4, spacing=300.0, unit="nm",
+                                     display_min_max=(1000, 40000))
+    task = window.open_path(path)
+    qtbot.waitUntil(task.done, timeout=60000)
+    assert window.slide.plane_count == 4 and window.focus.planes_um == pytest.approx((0.0, 0.3, 0.6, 0.9))
+    assert "display: 1000 … 40000 → 0 … 255" in window.info.text()
+    qtbot.waitUntil(window.canvas.is_settled, timeout=60000)
+    window.focus.step_up()
+    assert window.focus.on_plane and window.canvas.plane == 1

@@ -27,9 +27,12 @@ def test_on_a_captured_plane_it_shows_that_planes_pixels_at_every_level(base, ca
 def test_level_0_is_the_models_output_block_by_block_with_its_margin(base, cache):
     rs = RefocusedSlide(base, 0.5, cache=cache)
     got = rs.read_region(0, 0, 0, *SIZE)
-    # Block (1, 0) by hand: the model on the block plus its margin, margin cropped.
+    # Block (1, 0) by hand: the model on the block plus its margin, margin cropped; the margin
+    # past the slide's top and right edges repeats the edge pixels.
     x0, bw, bh = BLOCK, SIZE[0] - BLOCK, BLOCK
-    planes = np.stack([base.read_region(0, x0 - HALO, -HALO, bw + 2 * HALO, bh + 2 * HALO, i) for i in range(3)])
+    assert x0 + bw == SIZE[0] and bh + HALO <= SIZE[1]
+    planes = np.stack([np.pad(base.read_region(0, x0 - HALO, 0, bw + HALO, bh + HALO, i),
+                              ((HALO, 0), (0, HALO), (0, 0)), mode="edge") for i in range(3)])
     want = shipped_model().refocus_arrays(planes, np.array(base.planes_um, np.float32), 0.5)
     np.testing.assert_allclose(got[:bh, x0:].astype(int), want[HALO:HALO + bh, HALO:HALO + bw].astype(int), atol=1)
     assert cache.computed == 4  # every block of the region encoded once
@@ -104,6 +107,15 @@ def test_its_stand_in_blends_the_cached_tiles_of_the_planes_around_z(base, cache
         assert cache.computed == encoded  # made from cached tiles: no block was encoded for it
     finally:
         store.close()
+
+
+def test_a_uniform_field_stays_uniform_up_to_its_edges():
+    """Past the slide's edges the encoder sees the edge pixels, not white: no bright frame."""
+    grey = np.full((150, 200, 3), 128, np.uint8)
+    rs = RefocusedSlide(ArraySlide([grey] * 3, planes_um=[-1.0, 0.0, 1.0], mpp=(0.25, 0.25)), 0.5,
+                        cache=RadianceCache())
+    out = rs.read_region(0, 0, 0, 200, 150).astype(int)
+    assert np.abs(out - 128).max() <= 3
 
 
 def test_a_non_finite_focus_is_refused(base):
