@@ -209,6 +209,14 @@ class FocusMap:
         self.values[r0:r1, c0:c1] = after
         self.version += 1
 
+    def replace(self, other: "FocusMap") -> None:
+        """Take every cell of ``other`` (an imported map of the same slide and stride) as one
+        undo step, so an import can be taken back like a stroke; ``default_um`` is kept."""
+        if (other.width, other.height, other.stride) != (self.width, self.height, self.stride):
+            raise ValueError(f"a {other.width} × {other.height} px map at {other.stride} px per cell cannot replace "
+                             f"a {self.width} × {self.height} px one at {self.stride}")
+        self._apply(0, 0, np.asarray(other.values, np.float32))
+
     def undo(self) -> bool:
         """Take back the last stroke or fill; False when there is nothing to undo."""
         return self._swap(self._undo, self._redo, "before")
@@ -251,8 +259,9 @@ class FocusMap:
         h.update(np.ascontiguousarray(self.values).tobytes())
         return h.hexdigest()
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the map to ``path`` (.npz); atomic: a temporary file renamed into place."""
+    def save(self, path: str | os.PathLike, *, durable: bool = False) -> Path:
+        """Write the map to ``path`` (.npz); atomic: a temporary file renamed into place.
+        ``durable`` also fsyncs the file and its folder (the content survives a power cut)."""
         path = Path(path)
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part.npz", dir=path.parent)
         os.close(fd)
@@ -260,10 +269,16 @@ class FocusMap:
             np.savez_compressed(tmp, format=np.array(_FORMAT), width=self.width, height=self.height,
                                 stride=self.stride, default_um=np.float64(self.default_um), values=self.values)
             os.chmod(tmp, 0o644)     # mkstemp made it owner-only; a saved map is an ordinary file
+            if durable:
+                with open(tmp, "rb+") as f:
+                    os.fsync(f.fileno())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        if durable:
+            from ._files import fsync_folder
+            fsync_folder(path.parent)
         return path
 
     @classmethod
