@@ -17,6 +17,7 @@ from ..slides.base import SlideError
 #: Modules of this package that register subcommands, in the order `--help` lists them.
 COMMAND_MODULES = (
     "slide_commands", "phantom_commands", "fqa_commands", "fusion_commands", "refocus_commands",
+    "focusmap_commands",
 )
 
 EXIT_USER_ERROR = 2

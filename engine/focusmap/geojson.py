@@ -313,8 +313,12 @@ def to_geojson(fm: FocusMap, *, step_um: float = GEOJSON_STEP_UM, planes_um: Seq
 
 
 def write_geojson(fm: FocusMap, path: str | os.PathLike, **kwargs) -> GeoJSONSummary:
-    """Write `to_geojson` (same keywords) to ``path`` atomically (a ``.part`` file renamed)."""
-    doc = to_geojson(fm, **kwargs)
+    """Write `to_geojson` (same keywords) to ``path`` atomically (a ``.part`` file renamed);
+    `FocusMapError` naming ``path`` when the map cannot be written as GeoJSON."""
+    try:
+        doc = to_geojson(fm, **kwargs)
+    except FocusMapError as exc:
+        raise FocusMapError(f"{path}: {exc}") from None
     data = json.dumps(doc, separators=(",", ":"), ensure_ascii=True).encode("ascii")
     if len(data) > MAX_GEOJSON_BYTES:
         raise FocusMapError(f"{path}: the GeoJSON would be {len(data) / 2**20:.0f} MiB, more than is read back "
