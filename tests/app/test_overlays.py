@@ -127,8 +127,10 @@ def test_a_focuslitenn_overlay_arrives_tile_by_tile_transparent_on_glass_and_tur
     assert canvas.is_settled() and canvas.overlay.item_count() > 0
     clear = assert_overlay_shows(canvas, source)
     assert 0.3 < clear < 0.6  # the glass on the right (~45% of the slide) is see-through
-    # On screen: the glass looks as without overlay, the tissue is coloured.
-    assert screen_pixel(canvas, *GLASS_POINT) == plain_glass
+    # On screen: the glass looks as without overlay, the tissue is coloured. (The dock may have
+    # resized the canvas meanwhile, moving the sampled screen px by a fraction of a slide px:
+    # the glass's sensor noise then differs by a few grey levels; an overlay colour by far more.)
+    assert np.abs(np.subtract(screen_pixel(canvas, *GLASS_POINT), plain_glass)).max() <= 10
     assert screen_pixel(canvas, *TISSUE_POINT) != plain_tissue
     assert window.overlay_menu.actions()["focuslitenn-1"].isChecked()
 
