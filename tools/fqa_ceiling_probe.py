@@ -35,11 +35,12 @@ sys.path.insert(0, str(REPO))
 
 from engine.evaluation import plcc, srcc  # noqa: E402
 from engine.fqa.augment import augment_uint8  # noqa: E402
-from engine.fqa.dataset import TRAINING_SEED_BASE, StackSet, cached_phantom_stacks, with_sensor_noise  # noqa: E402
+from engine.fqa.dataset import StackSet, cached_phantom_stacks, with_sensor_noise  # noqa: E402
 from engine.fqa.evaluate import evaluation_stacks  # noqa: E402
 from engine.fqa.metrics import METRICS, to_gray  # noqa: E402
 from engine.fqa.train import neg_plcc  # noqa: E402
 from engine.fqa.train_cli import VAL_SEED_BASE  # noqa: E402
+from engine.phantom.seeds import FQA_VALIDATION, training_seeds  # noqa: E402
 
 
 class DeepFocusProbe(nn.Module):
@@ -110,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     data = REPO / "checkpoints" / "fqa-data"
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-    train = cached_phantom_stacks(data, [TRAINING_SEED_BASE + i for i in range(a.seeds)], 48, log=log)
-    val_clean = cached_phantom_stacks(data, [VAL_SEED_BASE + i for i in range(4)], 32, log=log)
+    train = cached_phantom_stacks(data, training_seeds(a.seeds), 48, log=log)
+    val_clean = cached_phantom_stacks(data, list(FQA_VALIDATION.first(4)), 32, log=log)
     val = with_sensor_noise(val_clean, VAL_SEED_BASE)
     out = {"validation": {"stack_aware_sharpness_noise_free": stack_aware_sharpness(val_clean)}}
 

@@ -19,13 +19,16 @@ kind=${1:?usage: tools/refocus_ablations.sh pooling|loss [STEPS]}
 case $kind in pooling|loss) ;; *) echo "usage: tools/refocus_ablations.sh pooling|loss [STEPS]" >&2; exit 2;; esac
 PY=.venv/bin/python
 $PY -m engine refocus data --slides 4
+# the 4 training slides and the validation slide of the seed policy (engine/phantom/seeds.py)
+train_seeds=$($PY -c 'from engine.phantom.seeds import training_seeds; print(*training_seeds(4))')
+val_seed=$($PY -c 'from engine.refocus.train import VAL_SEED; print(VAL_SEED)')
 mkdir -p checkpoints/eval
 
 prepare() {   # a run folder whose data are exactly the 4 slides (hard links: no re-rendering)
   d=checkpoints/abl-$1
   mkdir -p $d/data $d/val
-  for f in checkpoints/refocus/data/100000[0-3].npz; do ln -f $f $d/data/; done
-  ln -f checkpoints/refocus/val/2000000.npz $d/val/
+  for s in $train_seeds; do ln -f checkpoints/refocus/data/$s.npz $d/data/; done
+  ln -f checkpoints/refocus/val/$val_seed.npz $d/val/
 }
 
 snapshot() { printf 'checkpoints/abl-%s/snapshots/step-%06d.pt' "$1" "$2"; }

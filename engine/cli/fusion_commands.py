@@ -52,7 +52,7 @@ def register(sub) -> None:
 
     e = group.add_parser("eval", help="fusion vs single models vs RRF on phantom z-stacks",
                          description="SRCC and PLCC against |z - z*| on phantom focal stacks of one seed.")
-    e.add_argument("--seed", type=int, required=True, metavar="S", help="phantom seed (evaluation seeds < 1000000)")
+    e.add_argument("--seed", type=int, required=True, metavar="S", help="phantom evaluation seed (ranges: engine/phantom/seeds.py)")
     e.add_argument("--random-models", type=int, default=0, metavar="K",
                    help="add K models that output uniform random numbers (thesis Table 4.4)")
     e.add_argument("--stacks", type=int, default=None, metavar="N", help="focal stacks to render (default 32; rendered once, then cached)")
@@ -181,12 +181,13 @@ def heatmap_command(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- eval
 def eval_command(args: argparse.Namespace) -> int:
-    from ..fqa.dataset import TRAINING_SEED_BASE
     from ..fusion.evaluate import DEFAULT_STACKS, evaluate_seed
+    from ..phantom.seeds import SeedPolicyError, check_evaluation_seed
 
-    if args.seed < 0 or args.seed >= TRAINING_SEED_BASE:
-        raise UserError(f"--seed {args.seed}: evaluate on a seed from 0 to {TRAINING_SEED_BASE - 1} "
-                        f"(seeds >= {TRAINING_SEED_BASE} are training seeds)")
+    try:
+        check_evaluation_seed(args.seed, f"fusion eval --seed {args.seed}")
+    except SeedPolicyError as exc:
+        raise UserError(str(exc)) from None
     if args.random_models < 0:
         raise UserError(f"--random-models must be >= 0, got {args.random_models}")
     stacks = DEFAULT_STACKS if args.stacks is None else args.stacks

@@ -32,7 +32,7 @@ def register(sub) -> None:
     d = psub.add_parser("data", help="render the phantom training crops into the cache")
     d.add_argument("--slides", type=int, default=12, help="number of training slides (default 12)")
     d.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
-                   help="render exactly these training seeds (each >= 1 000 000) instead of the first --slides")
+                   help="render exactly these training seeds (engine/phantom/seeds.py) instead of the first --slides")
     d.add_argument("--checkpoints", type=Path, default=Path("checkpoints/refocus"))
     d.set_defaults(handler=_data)
 
@@ -63,7 +63,7 @@ def register(sub) -> None:
     t.set_defaults(handler=_train)
 
     e = psub.add_parser("eval", help="evaluate on phantom stacks of one seed against the ground truth")
-    e.add_argument("--seed", type=int, required=True, help="phantom seed (evaluation seeds are < 1 000 000)")
+    e.add_argument("--seed", type=int, required=True, help="phantom evaluation seed (ranges: engine/phantom/seeds.py)")
     e.add_argument("--stacks", type=int, default=4, help="number of tissue regions (default 4)")
     e.add_argument("--fs", type=int, nargs="+", default=[1, 2, 3, 5], help="input plane counts")
     e.add_argument("--size", type=int, default=256, help="region side in px (default 256)")
@@ -93,7 +93,7 @@ def register(sub) -> None:
                         description="SSIM against the phantom's exact all-in-focus image of the all-in-focus "
                                     "export (`snapshot --all-in-focus`), the same rendering at the exact depths, "
                                     "classical focus stacking and the captured planes.")
-    f.add_argument("--seed", type=int, required=True, help="phantom seed (evaluation seeds are < 1 000 000)")
+    f.add_argument("--seed", type=int, required=True, help="phantom evaluation seed (ranges: engine/phantom/seeds.py)")
     f.add_argument("--regions", type=int, default=4, help="tissue regions (default 4)")
     f.add_argument("--size", type=int, default=512, help="region side in level-0 px (default 512)")
     f.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -149,14 +149,18 @@ def _weights(path: Path | None):
 
 
 def _data(args) -> int:
+    from ..phantom.seeds import SeedPolicyError, check_training_seed, training_seeds
     from ..refocus.dataset import build_cache
-    from ..refocus.train import TRAIN_SEED0, VAL_SEED
+    from ..refocus.train import VAL_SEED
 
     if args.slides < 1:
         raise UserError("refocus data: --slides must be >= 1")
-    seeds = args.seeds if args.seeds else range(TRAIN_SEED0, TRAIN_SEED0 + args.slides)
-    if any(s < TRAIN_SEED0 or s == VAL_SEED for s in seeds):
-        raise UserError(f"refocus data: training seeds must be >= {TRAIN_SEED0} and not the validation seed {VAL_SEED}")
+    try:
+        seeds = args.seeds if args.seeds else training_seeds(args.slides)
+        for s in seeds:
+            check_training_seed(s, "refocus data", allow_validation=False)
+    except SeedPolicyError as exc:
+        raise UserError(str(exc)) from None
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     build_cache(args.checkpoints / "val", [VAL_SEED], crops_per_slide=8, log=log)
     build_cache(args.checkpoints / "data", seeds, log=log)
@@ -192,10 +196,13 @@ def _train(args) -> int:
 
 
 def _eval(args) -> int:
+    from ..phantom.seeds import SeedPolicyError, check_evaluation_seed
     from ..refocus.evaluate import evaluate, summarise
 
-    if args.seed >= 1_000_000:
-        raise UserError(f"refocus eval: seed {args.seed} is a training seed (>= 1000000)")
+    try:
+        check_evaluation_seed(args.seed, "refocus eval")
+    except SeedPolicyError as exc:
+        raise UserError(str(exc)) from None
     if args.stacks < 1 or any(n < 1 or n > 16 for n in args.fs) or args.size < 64:
         raise UserError("refocus eval: --stacks >= 1, --fs in 1..16 and --size >= 64")
     models = {"finefocus": _weights(args.weights)}
@@ -337,6 +344,7 @@ def _curves(args) -> int:
     import torch
 
     from ..refocus.curve import plot_curves
+    from ..refocus.train import VAL_SEED
 
     series, table = {}, {}
     for item in args.runs:
@@ -352,7 +360,7 @@ def _curves(args) -> int:
         series[name] = [(h[0], h[1]) for h in hist["val"]]
         table[name] = [{"step": h[0], "val_ssim": round(h[1], 4), **{f"fs{n}": round(h[1 + n], 4) for n in range(1, 6)}}
                        for h in hist["val"]]
-    plot_curves(args.out, series, title="refocus: validation SSIM, held-out slide 2000000 (FS 1-5, all targets)",
+    plot_curves(args.out, series, title=f"refocus: validation SSIM, held-out slide {VAL_SEED} (FS 1-5, all targets)",
                 ylabel="SSIM")
     if args.json:
         print(json.dumps(table))

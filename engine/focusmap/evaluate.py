@@ -13,7 +13,7 @@ by side with:
 * ``plane 0``: the captured plane at z = 0 (the scan as it is); ``best plane``: for each region
   the captured plane closest to the truth (chosen with the truth: an optimistic baseline).
 
-Seeds ≥ 1 000 000 are training seeds and refused. Figures are the mean over regions; each
+Training seeds are refused (`engine.phantom.seeds`). Figures are the mean over regions; each
 region's own figures are in ``regions``.
 """
 from __future__ import annotations
@@ -31,6 +31,7 @@ METHODS = ("all-in-focus (estimated depths)", "true z*", "focus-stack", "plane 0
 @torch.no_grad()
 def evaluate_all_in_focus(seed: int, regions: int = 4, size: int = 512, *,
                           log: Callable[[str], None] | None = None) -> dict:
+    from ..phantom.seeds import check_evaluation_seed
     from ..refocus.baselines import focus_stack
     from ..refocus.dataset import tissue_positions, training_slide
     from ..refocus.focus_mapped_slide import FocusMappedSlide
@@ -39,8 +40,7 @@ def evaluate_all_in_focus(seed: int, regions: int = 4, size: int = 512, *,
     from .auto import best_focus_fill
     from .focus_map import FocusMap
 
-    if seed >= 1_000_000 or seed < 0:
-        raise ValueError(f"seed {seed}: evaluate on a seed from 0 to 999999 (larger ones are training seeds)")
+    check_evaluation_seed(seed, "all-in-focus evaluation")
     if regions < 1 or size < 256:
         raise ValueError(f"need at least 1 region of at least 256 px, got {regions} of {size} px")
     slide = training_slide(seed, planes=3, spacing_um=1.0, noise=True)

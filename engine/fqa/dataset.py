@@ -17,8 +17,9 @@ Sources:
 * `slide_stacks`: a user's multi-plane slide (any backend). z* per location is the plane of
   maximum Laplacian energy, refined by a parabola through its neighbours.
 
-Seeds: phantom seeds at or above ``TRAINING_SEED_BASE`` are for training; evaluation commands
-refuse them, so no figure we report is measured on a training seed.
+Seeds: the policy is `engine.phantom.seeds`; phantom seeds at or above ``TRAINING_SEED_BASE`` are
+for training and evaluation commands refuse them, so no figure we report is measured on a training
+seed; `cached_phantom_stacks` (training and validation data) refuses evaluation seeds.
 """
 from __future__ import annotations
 
@@ -28,11 +29,12 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from ..phantom.seeds import TRAINING, check_training_seed
 from ..slides.base import Slide
 from .metrics import METRICS, to_gray
 from .tissue import tissue_pixels
 
-TRAINING_SEED_BASE = 1_000_000
+TRAINING_SEED_BASE = TRAINING.start   # the first training seed (engine.phantom.seeds)
 #: Names how patch labels are defined; part of the cache digest, so a change re-renders.
 LABEL_VERSION = "region-sharpest-v2"
 PATCH = 235
@@ -274,6 +276,8 @@ def cached_phantom_stacks(cache_dir: Path, seeds: Sequence[int], stacks_per_seed
     resumes where it stopped (and several processes can fill one cache with different seeds).
     ``digest`` names the phantom and label version (default: `phantom_digest` of the code now);
     stacks rendered by another version are never reused."""
+    for seed in seeds:
+        check_training_seed(seed, "phantom training stacks")
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     digest = digest or phantom_digest()

@@ -5,6 +5,7 @@ import argparse
 import json
 
 from ..cli import UserError
+from ..phantom.seeds import SeedPolicyError
 from .evaluate import DEFAULT_STACKS, PROTOCOLS, EvalArgumentError, evaluate
 from .focuslitenn import load_model
 
@@ -38,7 +39,7 @@ def _eval(args) -> int:
             raise UserError(f"{path}: cannot load FocusLiteNN weights ({exc.__class__.__name__})") from None
     try:
         result = evaluate(args.seed, args.stacks, args.model, noise=not args.clean, protocol=args.protocol)
-    except EvalArgumentError as exc:
+    except (EvalArgumentError, SeedPolicyError) as exc:
         raise UserError(str(exc)) from None
     if args.json:
         print(json.dumps(result, indent=2))

@@ -31,7 +31,8 @@ import numpy as np
 import torch
 
 from ..evaluation import correlation_row, srcc
-from .dataset import IMAGE_PX, TRAINING_SEED_BASE, StackSet, phantom_digest, phantom_image_stacks, phantom_stacks
+from ..phantom.seeds import check_evaluation_seed
+from .dataset import IMAGE_PX, StackSet, phantom_digest, phantom_image_stacks, phantom_stacks
 from .focuslitenn import load_model, weights_path
 from .heatmap import GRID_STRIDE, PATCH, compute_heatmap
 from .heatmap_source import scorer_for
@@ -48,26 +49,15 @@ class EvalArgumentError(ValueError):
     """An evaluation request that cannot be run (reported to the user as one line)."""
 
 
-class TrainingSeedError(EvalArgumentError):
-    pass
-
-
 #: Rendered evaluation stacks are kept here (per phantom version), so a second evaluation of the
 #: same seed only scores.
 EVAL_CACHE = Path("checkpoints") / "fqa-eval"
 
 
-def _check_seed(seed: int) -> None:
-    if seed >= TRAINING_SEED_BASE:
-        raise TrainingSeedError(f"seed {seed} is a training seed (≥ {TRAINING_SEED_BASE}); evaluate on another")
-    if seed < 0:
-        raise TrainingSeedError(f"seed {seed} is negative")
-
-
 def evaluation_stacks(seed: int, n_stacks: int = 96, noise: bool = True, cache: Path | None = EVAL_CACHE) -> StackSet:
     """The patch stacks `evaluate` scores (``patch`` protocol), rendered once per (seed, stacks,
     noise, phantom version)."""
-    _check_seed(seed)
+    check_evaluation_seed(seed, "focus-quality evaluation")   # engine.phantom.seeds
     path = None
     if cache is not None:
         path = Path(cache) / f"eval-{seed}-{n_stacks}-{'noisy' if noise else 'clean'}-{phantom_digest()}.npz"
@@ -223,7 +213,7 @@ def image_score_table(seed: int, n_stacks: int, scorers: dict[str, tuple], noise
     a retrained model (a new identity) is scored afresh."""
     from concurrent.futures import ThreadPoolExecutor
 
-    _check_seed(seed)
+    check_evaluation_seed(seed, "focus-quality evaluation")   # engine.phantom.seeds
     path = None
     stored: dict[str, np.ndarray] = {}
     if cache is not None:

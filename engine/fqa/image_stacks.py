@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..phantom.seeds import check_training_seed
 from .dataset import IMAGE_PX, phantom_digest, phantom_image_stacks
 from .focuslitenn import PATCH
 from .heatmap import GRID_STRIDE, patch_cells
@@ -66,6 +67,7 @@ def render_image_stacks(folder: Path, seed: int, n_stacks: int, image: int = IMA
     scanner's sensor noise, as `fqa eval` renders its images) into ``folder``: planes.npy uint8
     (S, 13, image, image, 3), written stack by stack into a memory-mapped file (never all in RAM),
     z.npy (S, 13) µm and zstar.npy (S,) µm, the last written last."""
+    check_training_seed(seed, "phantom training image stacks")   # engine.phantom.seeds
     planes, zs, zstars = None, [], []
     for i, (p, z, zstar) in enumerate(phantom_image_stacks(seed, n_stacks, rng_seed=int(seed) % 1_000_003 + 29,
                                                            image=image)):
@@ -88,6 +90,8 @@ def cached_image_stacks(cache_dir: Path, seeds: Sequence[int], stacks_per_seed: 
     folder beside it, then renamed), so an interrupted rendering resumes with the next seed and
     several processes can fill one cache with different seeds. The planes are memory-mapped: a
     training set of many 1024-px stacks (40 MB each) need not fit in RAM, and processes share it."""
+    for seed in seeds:
+        check_training_seed(seed, "phantom training image stacks")
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     sets = []

@@ -2,7 +2,7 @@
 
 Thesis Sec. 3.4.1: Adam, learning rate 0.01 decayed by 10× halfway (``decay_at``), negative-PLCC loss
 (Eq. 3.7) on batches of 235×235 patches whose label is |z − z*| in µm (Eq. 3.9). Stacks come from
-the phantom (training seeds only, see `engine.fqa.dataset.TRAINING_SEED_BASE`) and optionally
+the phantom (training seeds only, see `engine.phantom.seeds`) and optionally
 from a user's own multi-plane slides (`--stacks`), with the variation of `augment.py`.
 
 Image-level term (optional): with whole-image stacks (`engine.fqa.image_stacks`), each step also

@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..phantom.seeds import FQA_VALIDATION, SeedPolicyError, training_seeds
 from .dataset import IMAGE_PX, TRAINING_SEED_BASE, StackSet, cached_phantom_stacks, slide_stacks, with_sensor_noise
 from .focuslitenn import load_model, weights_path
 from .train import CheckpointMismatch, TrainConfig, train
@@ -55,8 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_train)
 
 
-#: Validation: phantom seeds of their own (training range, never evaluation seeds).
-VAL_SEED_BASE = TRAINING_SEED_BASE + 500_000
+#: Validation: phantom seeds of their own (training side, never evaluation seeds; engine.phantom.seeds).
+VAL_SEED_BASE = FQA_VALIDATION.start
 
 
 def _stacks(args, ckdir: Path) -> tuple[StackSet, StackSet]:
@@ -64,13 +65,13 @@ def _stacks(args, ckdir: Path) -> tuple[StackSet, StackSet]:
     ``--data-dir`` (a seed already rendered by an earlier version of the phantom is reused);
     stacks from the user's slides are cached in the run's checkpoint folder."""
     log = lambda m: print(m, flush=True)  # noqa: E731
-    seeds = [TRAINING_SEED_BASE + i for i in range(args.seeds)]
+    seeds = training_seeds(args.seeds)
     if seeds:
         print(f"phantom training seeds {seeds[0]}..{seeds[-1]} x {args.stacks_per_seed} stacks "
               f"(cache {args.data_dir})", flush=True)
     tr = (cached_phantom_stacks(args.data_dir, seeds, args.stacks_per_seed, step_um=args.plane_step, log=log)
           if seeds else None)
-    va = cached_phantom_stacks(args.data_dir, [VAL_SEED_BASE + i for i in range(args.val_seeds)],
+    va = cached_phantom_stacks(args.data_dir, list(FQA_VALIDATION.first(args.val_seeds)),
                                args.val_stacks_per_seed, step_um=args.plane_step, log=log)
     # Validate on scanned images (sensor noise), as the models are used and evaluated.
     va = with_sensor_noise(va, VAL_SEED_BASE)
@@ -105,6 +106,11 @@ def _check_counts(args) -> None:
     for flag in ("seeds", "image_seeds", "val_seeds", "stacks_per_seed", "val_stacks_per_seed"):
         if getattr(args, flag) < 0:
             raise UserError(f"--{flag.replace('_', '-')} must be 0 or more (got {getattr(args, flag)})")
+    try:   # the seed counts fit the policy's training and validation ranges (engine.phantom.seeds)
+        training_seeds(max(args.seeds, args.image_seeds))
+        FQA_VALIDATION.first(max(args.val_seeds, args.image_val_seeds if args.image_seeds > 0 else 0))
+    except SeedPolicyError as exc:
+        raise UserError(str(exc)) from None
     if args.seeds == 0 and args.image_seeds == 0 and not args.stacks:
         raise UserError("nothing to train on: --seeds and --image-seeds are 0 and no --stacks given")
     if args.seeds > 0 and args.stacks_per_seed < 1:
@@ -131,9 +137,9 @@ def _image_term(args):
     from .train import ImageTerm
 
     log = lambda m: print(m, flush=True)  # noqa: E731
-    tr = cached_image_stacks(args.image_dir, [TRAINING_SEED_BASE + i for i in range(args.image_seeds)],
+    tr = cached_image_stacks(args.image_dir, training_seeds(args.image_seeds),
                              args.image_stacks_per_seed, image=args.image_px, log=log)
-    va = cached_image_stacks(args.image_dir, [VAL_SEED_BASE + i for i in range(args.image_val_seeds)],
+    va = cached_image_stacks(args.image_dir, list(FQA_VALIDATION.first(args.image_val_seeds)),
                              args.image_stacks_per_seed, image=args.image_px, log=log)
     print(f"{len(tr)} training and {len(va)} validation image stacks (cache {args.image_dir})", flush=True)
     return ImageTerm(tr, va)

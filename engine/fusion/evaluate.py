@@ -14,7 +14,7 @@ PLCC against the labels. ``random_models`` adds K models that output uniform ran
   `fqa eval --seed S` computes for the same number of stacks (shared cache,
   `engine.fqa.evaluate.image_score_table`).
 
-Seeds: training seeds (≥ ``TRAINING_SEED_BASE``) are refused. The fusion hyper-parameters
+Seeds (`engine.phantom.seeds`): training seeds are refused. The fusion hyper-parameters
 were picked on ``TUNING_SEEDS`` only; evaluate on any other seed for an honest figure.
 
 ``linear_ceiling``: the best SRCC a search found for a non-negative weighting of the models'
@@ -38,14 +38,15 @@ import numpy as np
 from scipy.stats import rankdata
 
 from ..evaluation import plcc, srcc
-from ..fqa.dataset import TRAINING_SEED_BASE, StackSet, with_sensor_noise
+from ..fqa.dataset import StackSet, with_sensor_noise
+from ..phantom.seeds import TUNING, check_evaluation_seed, is_tuning_seed
 from .fit import FusionConfig, FusionResult, fit_fusion
 from .inputs import ModelSet, random_models
 from .rrf import rrf
 
 #: Seeds whose results steered a choice (hyper-parameters, default models, the FocusLiteNN family
 #: rule of `inputs.default_models`): reports on them say ``tuning_seed: true``.
-TUNING_SEEDS = (101, 102, 11)
+TUNING_SEEDS = TUNING
 FUSION_VARIANTS = ("SF-ms", "RF-ms", "SF-m")
 DEFAULT_STACKS = 32
 
@@ -72,18 +73,11 @@ def cache_dir() -> Path:
     return (Path(root) if root else Path.home() / ".cache" / "finefocus") / "fusion"
 
 
-def check_eval_seed(seed: int) -> None:
-    if seed >= TRAINING_SEED_BASE:
-        raise ValueError(f"seed {seed} is a training seed (>= {TRAINING_SEED_BASE}); evaluate on a seed below it")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-
-
 def phantom_eval_stacks(seed: int, stacks: int = DEFAULT_STACKS, cache: Path | None = None) -> StackSet:
     """``stacks`` noise-free stacks of phantom seed ``seed`` (cached on disk after the first render)."""
     from ..fqa.dataset import phantom_stacks
 
-    check_eval_seed(seed)
+    check_evaluation_seed(seed, "fusion eval")   # engine.phantom.seeds
     path = stacks_cache_path(seed, stacks, cache)
     if path.exists():
         return StackSet.load(path)
@@ -201,7 +195,7 @@ def evaluate_seed(seed: int, models: ModelSet, *, stacks: int = DEFAULT_STACKS, 
                   noise: bool = True, config: FusionConfig | None = None,
                   progress: Callable[[str], None] | None = None, protocol: str = "patch") -> dict:
     """The full `fusion eval` report for phantom seed ``seed``."""
-    check_eval_seed(seed)
+    check_evaluation_seed(seed, "fusion eval")   # engine.phantom.seeds
     if random_k < 0:
         raise ValueError(f"--random-models must be >= 0, got {random_k}")
     if protocol not in PROTOCOLS:
@@ -220,7 +214,7 @@ def evaluate_seed(seed: int, models: ModelSet, *, stacks: int = DEFAULT_STACKS, 
     cfg = config or FusionConfig()
     out = compare_methods(scores, labels, names, config=cfg, progress=progress)
     unit = "images" if protocol == "thesis" else "patches"
-    out.update({"seed": seed, "protocol": protocol, unit: int(len(labels)), "tuning_seed": seed in TUNING_SEEDS,
+    out.update({"seed": seed, "protocol": protocol, unit: int(len(labels)), "tuning_seed": is_tuning_seed(seed),
                 "stacks": stacks, "noise": noise, "random_models": random_k, "skipped": models.skipped,
                 "config": {"steps": cfg.steps, "lr": cfg.lr, "scale_floor": cfg.scale_floor,
                            "leave_one_out": cfg.leave_one_out, "model_weights": cfg.model_weights,

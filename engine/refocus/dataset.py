@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..phantom.seeds import check_training_seed
 from ..phantom.slide import PhantomSlide
 from ..phantom.tissue_params import TissueParams
 
@@ -78,7 +79,11 @@ def render_crop(slide: PhantomSlide, x: int, y: int, size: int = CROP, z_grid=Z_
 
 def build_cache(out_dir: Path, seeds, crops_per_slide: int = 16, log=print) -> list[Path]:
     """Render ``crops_per_slide`` tissue crops of each training slide into ``out_dir/<seed>.npz``
-    (skipping slides already there)."""
+    (skipping slides already there). Training-side seeds only (`engine.phantom.seeds`): an
+    evaluation seed is refused before anything is rendered."""
+    seeds = list(seeds)
+    for seed in seeds:
+        check_training_seed(seed, "refocus training crops")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []

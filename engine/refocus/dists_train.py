@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..phantom.seeds import DISTS_CLASSES, DISTS_FIT, DISTS_HELDOUT, check_training_seed
 from .dataset import build_cache, load_cache, tissue_positions, training_slide
 from .image_metrics import ssim
 from .wsi_dists import SlideFeatures, WSIDists, save_dists
@@ -42,8 +43,8 @@ from .wsi_dists import SlideFeatures, WSIDists, save_dists
 __all__ = ["DistsConfig", "train_dists", "report", "PHANTOM_CLASSES", "REAL_CLASSES", "FIT_SEEDS",
            "HELDOUT_SEEDS", "Q_SCALE_UM", "sample_pairs", "pair_terms", "spearman"]
 
-#: Phantom classes: (seed, stain) of training-range slides.
-PHANTOM_CLASSES = ((1_300_000, "he"), (1_300_001, "he"), (1_300_002, "he"), (1_300_003, "ihc"), (1_300_004, "ihc"))
+#: Phantom classes: (seed, stain) of training-range slides (seeds: `engine.phantom.seeds`).
+PHANTOM_CLASSES = tuple(zip(DISTS_CLASSES.first(5), ("he", "he", "he", "ihc", "ihc")))
 #: Real classes: name -> files under the data folder (../shared/data).
 REAL_CLASSES = (("cmu-1", ("slides/cmu-1-small-region.svs",)),
                 ("tcga-cr-7395", ("slides/tcga-cr-7395-01a-01-ts1.svs",)),
@@ -52,8 +53,8 @@ REAL_CLASSES = (("cmu-1", ("slides/cmu-1-small-region.svs",)),
                 ("tcga-lung", ("tiles/tcga-lung-rgb.png",)),
                 ("tcga-tissue", ("tiles/tissue-level0-4302-10273-4814-10785.png",
                                  "tiles/tissue-level0-7352-11762-7864-12274.png")))
-FIT_SEEDS = tuple(range(1_100_000, 1_100_012))       # 9 H&E, 3 IHC
-HELDOUT_SEEDS = tuple(range(1_200_000, 1_200_004))
+FIT_SEEDS = DISTS_FIT.first(12)          # 9 H&E, 3 IHC
+HELDOUT_SEEDS = DISTS_HELDOUT.first(4)
 Q_SCALE_UM = 16.0
 PATCH = 64
 PAIR = 128
@@ -94,6 +95,7 @@ def _phantom_slide(seed: int, stain: str):
 
 def phantom_class_images(folder: Path, seed: int, stain: str, regions: int = 4, log=print) -> list[np.ndarray]:
     """All-in-focus and ±0.75 µm renders of ``regions`` 256² tissue regions (cached as npz)."""
+    check_training_seed(seed, "WSI-DISTS class images")   # engine.phantom.seeds
     path = Path(folder) / f"{seed}-{stain}.npz"
     if not path.exists():
         slide = _phantom_slide(seed, stain)
@@ -331,6 +333,10 @@ def report(model: WSIDists, blob: dict) -> dict:
 
 
 def train_dists(cfg: DistsConfig, log=print) -> dict:
+    for seed in [s for s, _ in cfg.phantom_classes] + list(cfg.fit_seeds):   # before any work
+        check_training_seed(seed, "WSI-DISTS training", allow_validation=False)
+    for seed in cfg.heldout_seeds:
+        check_training_seed(seed, "WSI-DISTS held-out pairs")
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     ck = Path(cfg.checkpoints)

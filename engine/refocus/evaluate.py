@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..phantom.seeds import check_evaluation_seed
 from .baselines import blend, focus_stack, linear_weights, nearest_weights
 from .dataset import smooth_map, tissue_positions, training_slide
 from .image_metrics import as_tensor, ms_ssim, psnr, ssim
@@ -71,7 +72,9 @@ def _dists(dists):
 @torch.no_grad()
 def evaluate(seed: int, models: dict, fs=(1, 2, 3, 5), stacks: int = 4, size: int = 256, log=None,
              dists=None) -> list[dict]:
-    """``dists``: a ``WSIDists`` model, None (the shipped weights when present) or False (no column)."""
+    """``dists``: a ``WSIDists`` model, None (the shipped weights when present) or False (no column).
+    ``seed`` must be an evaluation seed (`engine.phantom.seeds.check_evaluation_seed`)."""
+    check_evaluation_seed(seed, "refocus eval")
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     dists = _dists(dists)
     extent = max(abs(z) for n in fs for z in input_planes_um(n))

@@ -22,7 +22,7 @@ Runs are resumable: every ``val_every`` steps the model, optimiser, step and his
 ``<checkpoints>/last.pt`` (with the discriminator and its optimiser when there is one, the loss
 options and the random states, so a resumed run continues exactly as an uninterrupted one;
 older checkpoints without them still resume) and the validation SSIM (fixed examples of a held-out training-range
-slide, seed 2 000 000, never an evaluation seed) is logged; the best model so far is written to
+slide, ``VAL_SEED``: `engine.phantom.seeds.REFOCUS_VALIDATION`, never an evaluation seed) is logged; the best model so far is written to
 ``out`` (a weights file, see ``weights.py``), every validated model to
 ``<checkpoints>/snapshots/step-N.pt`` (for ablations at equal steps) and the curve to
 ``<checkpoints>/curve.png``.
@@ -42,6 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..phantom.seeds import REFOCUS_VALIDATION, TRAINING, training_seeds
 from .curve import plot_curves
 from .dataset import FocalStackSampler, PlaneHoldoutSampler, build_cache, load_cache
 from .discriminator import FocusDiscriminator, lsgan_d_loss, lsgan_g_loss, relative_target
@@ -52,8 +53,8 @@ from .weights import load_model, save_weights, shipped_weights
 __all__ = ["TrainConfig", "train", "TRAIN_SEED0", "VAL_SEED", "validation_set", "validate", "RECON_LOSSES",
            "loss_weights"]
 
-TRAIN_SEED0 = 1_000_000
-VAL_SEED = 2_000_000
+TRAIN_SEED0 = TRAINING.start              # engine.phantom.seeds
+VAL_SEED = REFOCUS_VALIDATION.start
 RECON_LOSSES = ("l1-ssim", "wsi-dists")
 
 
@@ -162,7 +163,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     torch.manual_seed(cfg.seed)
     ck = Path(cfg.checkpoints)
     data_dir, val_dir = ck / "data", ck / "val"
-    build_cache(data_dir, range(TRAIN_SEED0, TRAIN_SEED0 + cfg.slides), log=log)
+    build_cache(data_dir, training_seeds(cfg.slides), log=log)
     build_cache(val_dir, [VAL_SEED], crops_per_slide=8, log=log)
     paths = sorted(data_dir.glob("*[0-9].npz"))
     sampler = FocalStackSampler(load_cache(paths), crop=cfg.crop, seed=cfg.seed + len(paths))
@@ -282,7 +283,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
                 "val SSIM (all)": [(h[0], h[1]) for h in history["val"]],
                 "val SSIM FS=1": [(h[0], h[2]) for h in history["val"]],
                 "val SSIM FS=3": [(h[0], h[4]) for h in history["val"]]},
-                title=f"refocus: validation SSIM (held-out slide 2000000, {cfg.crop} px crops)", ylabel="SSIM")
+                title=f"refocus: validation SSIM (held-out slide {VAL_SEED}, {cfg.crop} px crops)", ylabel="SSIM")
             log(f"val step {step}: " + " ".join(f"{k} {x:.4f}" for k, x in v.items())
                 + (" (best, saved)" if improved else ""))
             new = sorted(data_dir.glob("*[0-9].npz"))
