@@ -11,6 +11,10 @@ header size has been checked against `MAX_DECODED_PX`.
 A TIFF whose metadata names a Z axis of several planes without saying where they are (tifffile's
 own "shaped" description) is refused with one line rather than shown as plane 0 alone.
 
+Samples that are not 8-bit (16-bit grey or RGB, float) are shown through one `DisplayRange` for
+the slide (`display_range`): percentiles of a central region of at most 4096² px, read with a
+stride of 8 (or the whole image when smaller), so the models read the pixels the viewer shows.
+
 µm per pixel comes from the TIFF resolution tags (inch or cm units) when they give a plausible
 microscope value (0.01–50 µm/px); screen resolutions such as 72 dpi are ignored.
 """
@@ -21,9 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
+from . import display_range as dr
 from .base import CorruptSlideError, Level, Slide, UnsupportedSlideError
 from .computed_levels import ComputedPyramid, computed_levels
 from .tiff_region import MAX_SIDE_PX, TiffRegionReader, samples_to_rgb
+
+#: Pillow modes of grey images deeper than 8 bits (shown through a display window).
+DEEP_GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 #: Largest still image (PNG, JPEG...) decoded in one go, px.
 MAX_DECODED_PX = 1 << 27
@@ -93,6 +101,11 @@ class ImageSlide(Slide):
             self.mpp = tiff_mpp(base)
             W, H = int(base.imagewidth), int(base.imagelength)
             self.properties = _tiff_properties(base)
+            self._window = dr.IDENTITY
+            if dr.needs_window(base.dtype) and int(base.photometric) != 3:  # (palette: indices)
+                self._window = self._window_from_data(base, W, H)
+                self.display_range = (self._window.low, self._window.high)
+                self.properties.update(self._window.properties())
             tile = (int(base.tilewidth), int(base.tilelength)) if base.is_tiled else (512, 512)
             self.tile_size = tile
             if len(pages) > 1:
@@ -108,9 +121,24 @@ class ImageSlide(Slide):
             reader.close()
             raise
 
+    def _window_from_data(self, page, W: int, H: int) -> dr.DisplayRange:
+        """The display window from a central region of at most 4096² px of ``page``."""
+        w, h = min(W, 4096), min(H, 4096)
+        x, y = (W - w) // 2, (H - h) // 2
+        stride = 8 if max(w, h) > 1024 else 1
+        view = self._reader.read_samples(page, x, y, w, h)[::stride, ::stride]
+        return dr.from_samples(view, f"a {w}×{h} px central region")
+
     def _read_tiff_level0(self, plane, x, y, w, h):
-        page = self._pages[0]
-        return np.ascontiguousarray(samples_to_rgb(self._reader.read(page, x, y, w, h), page))
+        return np.ascontiguousarray(self._page_rgb(self._pages[0], x, y, w, h))
+
+    def _page_rgb(self, page, x, y, w, h) -> np.ndarray:
+        """RGB(A) uint8 of a page region (px of the page), through the display window."""
+        if self._window is dr.IDENTITY:
+            samples = self._reader.read(page, x, y, w, h)
+        else:
+            samples = self._window.apply(self._reader.read_samples(page, x, y, w, h))
+        return samples_to_rgb(samples, page)
 
     # ------------------------------------------------------------------ Pillow
     def _open_pillow(self) -> None:
@@ -120,6 +148,7 @@ class ImageSlide(Slide):
             with Image.open(self.path) as im:
                 W, H = im.size
                 self.format = (im.format or "image").lower()
+                deep = im.mode in DEEP_GREY_MODES
         except UnidentifiedImageError as exc:
             raise UnsupportedSlideError(self.path, "not an image format we can read") from exc
         except (OSError, ValueError, SyntaxError) as exc:
@@ -133,6 +162,28 @@ class ImageSlide(Slide):
         self.levels = computed_levels(W, H)
         self._pyramid = ComputedPyramid(self.levels, self._read_pillow_level0)
         self.tile_size = (512, 512)
+        self._window = dr.IDENTITY
+        if deep:  # 16-bit / 32-bit grey: decoded now, for the window the viewer and models share
+            samples = self._decoded_samples()
+            self._window = dr.from_samples(samples[::4, ::4], "the whole image (every 4th px)")
+            self.display_range = (self._window.low, self._window.high)
+            self.properties.update(self._window.properties())
+            grey = self._window.apply(samples)
+            self._pixels = np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+
+    def _decoded_samples(self) -> np.ndarray:
+        """The samples of a deep grey image as they are (uint16, int32 or float32)."""
+        from PIL import Image
+
+        try:
+            with Image.open(self.path) as im:
+                im.load()
+                samples = np.asarray(im)
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise CorruptSlideError(self.path, f"cannot decode image ({exc})") from exc
+        if samples.shape[:2] != (self.levels[0].height, self.levels[0].width):
+            raise CorruptSlideError(self.path, "decoded size differs from the header")
+        return samples
 
     def _decoded(self) -> np.ndarray:
         with self._lock:
@@ -162,8 +213,7 @@ class ImageSlide(Slide):
     def _read(self, level, lx, ly, w, h, plane):
         if self._pyramid is not None:
             return self._pyramid.read(level, plane, lx, ly, w, h)
-        page = self._pages[level]
-        return samples_to_rgb(self._reader.read(page, lx, ly, w, h), page)
+        return self._page_rgb(self._pages[level], lx, ly, w, h)
 
     def close(self) -> None:
         if self._reader is not None:

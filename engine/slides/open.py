@@ -14,7 +14,9 @@ Order of decisions:
   byte 0 (a Zeiss CZI segment header) → `CziSlide`; TIFF magic → the TIFF is parsed and every
   image header checked (absurd sizes, data past the end of the file) before choosing: NDPI with
   several focal planes → `NdpiSlide`; OME-XML → `OmeTiffSlide`; an ImageJ description
-  (``ImageJ=``, hyperstacks from Fiji / Micro-Manager) → `ImageJSlide`; a format OpenSlide
+  (``ImageJ=``, hyperstacks from Fiji / Micro-Manager) → `ImageJSlide`; 16-bit or float
+  samples (not a palette) → `ImageSlide`, which windows them (OpenSlide would show the high
+  byte); a format OpenSlide
   detects → `OpenSlideSlide`; else `ImageSlide`. Other content: OpenSlide if it detects it
   (MIRAX, VMS...), else a still image Pillow identifies (`ImageSlide`), else
   `UnsupportedSlideError`.
@@ -169,6 +171,8 @@ def _open_tiff(p: Path, size: int) -> Slide:
             kind = "ome"
         elif tif.is_imagej:
             kind = "imagej"
+        elif first.dtype is not None and first.dtype != "uint8" and int(first.photometric) != 3:
+            kind = "deep"   # 16-bit / float samples: OpenSlide would show their high byte
         else:
             kind = None
     except SlideError:
@@ -189,7 +193,7 @@ def _open_tiff(p: Path, size: int) -> Slide:
         from .imagej import ImageJSlide
 
         return ImageJSlide(p)
-    if _openslide_vendor(p):
+    if kind != "deep" and _openslide_vendor(p):
         from .openslide_backend import OpenSlideSlide
 
         return OpenSlideSlide(p)

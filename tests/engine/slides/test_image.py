@@ -87,3 +87,25 @@ def test_a_plain_tiff_whose_metadata_says_z_planes_is_refused_not_shown_as_plane
     with pytest.raises(UnsupportedSlideError) as err:
         open_slide(path)
     assert "shaped.tif" in str(err.value) and "4 Z planes" in str(err.value)
+
+
+def test_16_bit_grey_tiff_and_png_are_shown_through_one_display_window(tmp_path):
+    """Not the high byte: the samples' own spread fills 0..255, the same way for TIFF and PNG."""
+    import tifffile
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:300, 0:400]
+    samples = (1000 + 20 * xx + 3 * yy).astype(np.uint16)     # 1000 .. 9897: the high byte is 3..38
+    tifffile.imwrite(tmp_path / "grey16.tif", samples, tile=(128, 128))
+    Image.fromarray(samples).save(tmp_path / "grey16.png")
+    for name in ("grey16.tif", "grey16.png"):
+        slide = open_slide(tmp_path / name)
+        lo, hi = slide.display_range
+        assert 1000 <= lo < 1500 and 9400 < hi <= 9897, name   # robust percentiles of the ramp
+        rgb = slide.read_region(0, 0, 0, 400, 300)
+        assert rgb.dtype == np.uint8 and rgb.shape == (300, 400, 3)
+        want = np.clip((samples.astype(np.float32) - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255.5).astype(np.uint8)
+        np.testing.assert_allclose(rgb[..., 0].astype(int), want.astype(int), atol=1)
+        assert rgb[..., 0].min() == 0 and rgb[..., 0].max() == 255
+        assert "display.range" in slide.properties and slide.info()["display_range"] == [lo, hi]
+        slide.close()
