@@ -31,6 +31,7 @@ from .focus.refocus_view import RefocusView
 from .jobs import JobIndicator
 from .overlays import OverlayController, OverlayMenu, OverlayPanel, overlay_kind, overlay_kinds
 from .overview import Overview
+from .paint import PaintController
 from .recent import RecentFiles
 from .status import StatusReadouts, describe_slide, format_magnification, format_position
 
@@ -120,6 +121,9 @@ class MainWindow(QMainWindow):
         self.jobs = JobIndicator()
         self.statusBar().addWidget(self.jobs)
         self._build_menus()
+        #: Painting a focus map (app/paint): tools, its layer, autosave; the view renders through it.
+        self.paint = PaintController(self)
+        self.refocus_view.mapped_source = self.paint.mapped_source
 
         self.focus.zChanged.connect(self._focus_changed)
         self.canvas.viewChanged.connect(self._view_changed)
@@ -137,7 +141,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ menus
     def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
+        file_menu = self.file_menu = self.menuBar().addMenu("&File")
         self._action(file_menu, "&Open…", self.choose_file, QKeySequence.StandardKey.Open)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
@@ -349,6 +353,7 @@ class MainWindow(QMainWindow):
         self.info.setText(describe_slide(slide))
         self.canvas.set_slide(slide, plane)
         self.overlays.set_slide(slide, plane)
+        self.paint.set_slide(slide)  # restores its autosaved focus map
         title = slide.path or "built-in slide"
         self.setWindowTitle(f"FineFocus — {Path(title).name if slide.path else title}")
         self.overview.set_thumbnail(None, slide.dimensions)  # never the old slide's picture meanwhile
@@ -371,7 +376,7 @@ class MainWindow(QMainWindow):
         if slide is None:
             return
         plane = self.focus.plane
-        if self.focus.on_plane:
+        if self.focus.on_plane and not self.paint.renders():  # a painted map renders on planes too
             self.refocus_view.on_plane()
             self.canvas.set_plane(plane)
         else:
@@ -441,7 +446,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, e):  # noqa: N802
         """Cancel all work at once: queued tiles and jobs are dropped, running tile reads and
-        overlay builds are told to stop at their next check (the store refuses new work)."""
+        overlay builds are told to stop at their next check (the store refuses new work); the
+        focus map is saved first."""
+        self.paint.close()
         self.canvas.stop()
         self.jobs.cancel()
         self.overlays.close()

@@ -39,6 +39,9 @@ class RefocusView(QObject):
         super().__init__(parent)
         self.canvas, self.focus, self.message = canvas, focus, message
         self._cache_bytes, self._cap_bytes = cache_bytes, cap_bytes
+        #: Optional ``(slide, z_um, blend_only) -> source or None`` (app/paint): a focus map's
+        #: source (a `FocusMappedSlide`) to show instead of the slide refocused to z.
+        self.mapped_source = None
         self._cache = None
         self.slide: Slide | None = None
         #: The refocused source shown now (None on a captured plane) and its view plan.
@@ -122,11 +125,15 @@ class RefocusView(QObject):
         self.update_progress()
 
     def _source(self, z_um: float, blend_only: bool):
-        """The refocused source at ``z_um`` (the one shown if it is the same z and mode)."""
+        """The refocused source at ``z_um`` (the one shown if it is the same z and mode); the
+        focus map's when one is painted and shown."""
         from engine.refocus.refocused_slide import RefocusedSlide
 
+        mapped = self.mapped_source(self.slide, z_um, blend_only) if self.mapped_source else None
+        if mapped is not None:
+            return mapped
         for cand in (self.source, self.canvas.source):
-            if isinstance(cand, RefocusedSlide) and cand.base is self.slide and cand.z_um == float(z_um) \
+            if type(cand) is RefocusedSlide and cand.base is self.slide and cand.z_um == float(z_um) \
                     and cand.blend_only == blend_only:
                 return cand
         return RefocusedSlide(self.slide, z_um, cache=self.radiance_cache(), blend_only=blend_only)

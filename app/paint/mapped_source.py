@@ -1,0 +1,115 @@
+"""What the slide layer shows while a focus map is painted: a `FocusMappedSlide` of the map's
+current version, built through the window's radiance cache (the knob's encoded fields), so a
+stroke only reruns the decoder.
+
+`MappedSource` adds two things to the engine's class, neither changing its pixels:
+
+* it takes over from the source it supersedes (``previous``) every decoded level-0 block whose
+  decoder target is the same in both maps (the cells under the block and its margin, and one
+  cell around for the bilinear sampling), so a stroke re-decodes only the blocks it touched;
+* ``blend_only`` (the degraded view of `app.focus.refocus_view`: too many blocks for the
+  radiance cap) gets a uid of its own, so its blended tiles never pass for decoded ones.
+
+`MapSources` keeps the one source of the current (map, version, knob z) and, when a newer one
+replaces it, tells the tile store to forget the old version's tiles.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine.focusmap import FocusMap
+from engine.refocus.focus_mapped_slide import FocusMappedSlide
+
+__all__ = ["MappedSource", "MapSources", "same_target"]
+
+
+def same_target(a: FocusMap, b: FocusMap, x: float, y: float, w: float, h: float) -> bool:
+    """True when ``a`` and ``b`` give the same target focus (µm) everywhere in the level-0
+    rectangle (x, y, w, h): their filled cells agree over it and one cell around."""
+    if a.stride != b.stride or a.shape != b.shape:
+        return False
+    s = a.stride
+    rows, cols = a.shape
+    c0, c1 = max(0, math.floor(x / s) - 1), min(cols, math.ceil((x + w) / s) + 1)
+    r0, r1 = max(0, math.floor(y / s) - 1), min(rows, math.ceil((y + h) / s) + 1)
+    if c1 <= c0 or r1 <= r0:
+        return True
+
+    def filled(m: FocusMap) -> np.ndarray:
+        v = m.values[r0:r1, c0:c1]
+        return np.where(np.isfinite(v), v, np.float32(m.default_um))
+
+    return bool(np.array_equal(filled(a), filled(b)))
+
+
+class MappedSource(FocusMappedSlide):
+    """A `FocusMappedSlide` of ``focus_map`` over ``base`` (see the module docstring); ``key``
+    names the (map, version, knob z) it shows."""
+
+    def __init__(self, base, focus_map: FocusMap, cache, key: tuple, blend_only: bool = False,
+                 previous: "MappedSource | None" = None):
+        super().__init__(base, focus_map, cache=cache)
+        self.blend_only = bool(blend_only)
+        self.key = key
+        self._previous = previous if previous is not None and previous.base is base else None
+        #: Blocks taken over from ``previous`` instead of decoded (for tests and the log).
+        self.reused_blocks = 0
+
+    @property
+    def uid(self) -> str:
+        return super().uid + ("|blend" if self.blend_only else "")
+
+    def block(self, bx: int, by: int) -> np.ndarray:
+        return self.decoded_blocks.get((bx, by), lambda: self._reuse_or_decode(bx, by))
+
+    def _reuse_or_decode(self, bx: int, by: int) -> np.ndarray:
+        prev = self._previous
+        if prev is not None and (bx, by) in prev.decoded_blocks:
+            B, M = self.block_px, self.halo_px
+            if same_target(prev.focus_map, self.focus_map, bx * B - M, by * B - M, B + 2 * M, B + 2 * M):
+                self.reused_blocks += 1
+                return prev.decoded_blocks.get((bx, by), lambda: self._decode_block(bx, by))
+        return self._decode_block(bx, by)
+
+    def release_previous(self) -> None:
+        """Stop holding the superseded source (and its decoded blocks)."""
+        self._previous = None
+
+
+class MapSources:
+    """The mapped source of the current map version for one window: ``cache()`` gives the
+    window's radiance cache, ``store`` is the tile store whose superseded tiles are forgotten."""
+
+    def __init__(self, cache, store):
+        self._cache, self.store = cache, store
+        self.current: MappedSource | None = None
+        self._blend: MappedSource | None = None
+
+    def source(self, base, fm: FocusMap, key: tuple, blend_only: bool) -> MappedSource:
+        """The source for map ``fm`` (a frozen copy whose default is the knob's z) named ``key``."""
+        if blend_only:
+            old = self._blend
+            if old is None or old.key != key or old.base is not base:
+                if old is not None:
+                    self.store.forget(old)
+                self._blend = MappedSource(base, fm, self._cache(), key, blend_only=True)
+            return self._blend
+        cur = self.current
+        if cur is not None and cur.key == key and cur.base is base:
+            return cur
+        new = MappedSource(base, fm, self._cache(), key, previous=cur)
+        if cur is not None:
+            cur.release_previous()          # one version back is enough: no chain of old maps
+            if cur.uid != new.uid:
+                self.store.forget(cur)      # its tiles (and its blend's) are superseded
+        self.current = new
+        return new
+
+    def drop(self) -> None:
+        """No map is rendered any more (hidden, cleared, another slide): forget its tiles."""
+        for src in (self.current, self._blend):
+            if src is not None:
+                self.store.forget(src)
+        self.current = self._blend = None
