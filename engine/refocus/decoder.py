@@ -138,7 +138,8 @@ class RefocusDecoder(nn.Module):
         focus = _uniform_or_map(radiance.focus_um)
         weights = linear_weights(focus, target)
         base = blend(radiance.images, weights)
-        if weights.shape[-2:] == (1, 1):          # blur(Σ w_i I_i) = Σ w_i blur(I_i): the blurs are cached
+        if weights.shape[-2:] == (1, 1) and radiance.has_blurred(DETAIL_SIGMAS_PX):
+            # blur(Σ w_i I_i) = Σ w_i blur(I_i): the planes' blurs were cached with the field
             s1, s3 = (blend(radiance.blurred_images(s), weights) for s in DETAIL_SIGMAS_PX)
         else:
             s1, s3 = (gaussian_blur(base, s) for s in DETAIL_SIGMAS_PX)

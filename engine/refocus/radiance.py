@@ -9,6 +9,15 @@ per scale, the unit-norm FSCA keys K_d (B, D, d_k, H_s, W_s) of Eq. 5.5: they de
 field only, so they are computed once with it instead of on every refocus. ``images`` (B, N, 3,
 H, W) and ``focus_um`` (B, N, H, W) keep the input planes (in [0, 1], any float dtype) and
 where each was focused (µm): the decoder refines the blend of the planes nearest the target.
+
+`CompactRadiance` (``Radiance.compact()``) is the same field stored for a cache in under a third
+of the bytes (≤ 64 per model px of a block, its margin included, for 3 planes): latents as int8
+with one scale per channel, the unit keys of the two coarser scales as int8 (×127) — the finest
+scale's keys are recomputed from its latents by the model's key head at decode —, the input
+planes as uint8, a uniform focus map as one number per plane, and no blurred planes (the decoder
+blurs the blend instead, which is the same by linearity). ``dense()`` gives back a float
+`Radiance` to decode; the decoded image differs from the float16 field's by far less than the
+model's own error (`tests/engine/refocus/test_radiance.py`).
 """
 from __future__ import annotations
 
@@ -36,8 +45,8 @@ class Radiance:
         for lat in (*self.latents, *self.keys):
             if lat.ndim != 5 or lat.shape[0] != b or lat.shape[1] != d:
                 raise ValueError(f"latent of shape {tuple(lat.shape)} does not match z_um {(b, d)}")
-        if self.images.ndim != 5 or self.images.shape[0] != b or self.focus_um.shape != (
-                self.images.shape[:2] + self.images.shape[3:]):
+        if self.images.ndim != 5 or self.images.shape[0] != b or self.focus_um.shape not in (
+                self.images.shape[:2] + self.images.shape[3:], self.images.shape[:2] + (1, 1)):
             raise ValueError(f"images {tuple(self.images.shape)} and focus maps {tuple(self.focus_um.shape)} "
                              "do not match")
 
@@ -51,6 +60,25 @@ class Radiance:
             blurred = gaussian_blur(self.images.float().reshape(b * n, c, h, w), sigma_px)
             self._blurred[sigma_px] = blurred.view(b, n, c, h, w)
         return self._blurred[sigma_px]
+
+    def has_blurred(self, sigmas) -> bool:
+        """Whether the planes' blurs of every σ in ``sigmas`` are cached with the field."""
+        return all(sg in self._blurred for sg in sigmas)
+
+    def compact(self) -> "CompactRadiance":
+        """The field stored compactly for a cache (see the module docstring)."""
+        lat, scales = zip(*(_quantise(t.float()) for t in self.latents))
+        # The finest scale's keys are most of the keys' bytes (4× the px of the next): they are
+        # recomputed from its latents at decode (``dense(key_heads)``), the coarser two are kept.
+        keys = (None,) + tuple((t.float() * 127.0).round_().clamp_(-127, 127).to(torch.int8) for t in self.keys[1:])
+        images = (self.images.float() * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+        f = self.focus_um
+        flat = f.flatten(-2)
+        if bool((flat == flat[..., :1]).all()):
+            focus = flat[..., :1].unsqueeze(-1).float().contiguous()
+        else:
+            focus = f.to(torch.float16)
+        return CompactRadiance(lat, scales, keys, self.z_um, self.size, images, focus)
 
     @property
     def depth(self) -> int:
@@ -81,3 +109,45 @@ class Radiance:
                        self.size, self.images[sl], self.focus_um[sl])
         out._blurred.update({s: b[sl] for s, b in self._blurred.items()})
         return out
+
+
+def _quantise(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, D, C, h, w) float -> int8 values and (B, 1, C, 1, 1) float32 scales (absmax / 127 per
+    channel over depth and space: symmetric, zero stays zero)."""
+    scale = t.abs().amax(dim=(1, 3, 4), keepdim=True).clamp_min(1e-12) / 127.0
+    return (t / scale).round_().clamp_(-127, 127).to(torch.int8), scale.float()
+
+
+@dataclass(frozen=True)
+class CompactRadiance:
+    """A `Radiance` stored for a cache: int8 latents with per-channel ``latent_scales``, int8 keys
+    (unit vectors × 127), uint8 ``images``, ``focus_um`` (B, N, 1, 1) float32 when uniform (else
+    float16 per pixel), no blurred planes. Not decoded as it is: ``dense()`` first."""
+
+    latents: tuple[torch.Tensor, ...]        # 3 × int8 (B, D, C_s, H_s, W_s)
+    latent_scales: tuple[torch.Tensor, ...]  # 3 × float32 (B, 1, C_s, 1, 1)
+    keys: tuple                              # None (recomputed), 2 × int8 (B, D, d_k, H_s, W_s)
+    z_um: torch.Tensor
+    size: tuple[int, int]
+    images: torch.Tensor                     # uint8 (B, N, 3, Hp, Wp)
+    focus_um: torch.Tensor
+
+    @property
+    def nbytes(self) -> int:
+        kept = [k for k in self.keys if k is not None]
+        return sum(t.numel() * t.element_size() for t in (*self.latents, *self.latent_scales, *kept,
+                                                          self.z_um, self.images, self.focus_um))
+
+    @property
+    def depth(self) -> int:
+        return int(self.z_um.shape[1])
+
+    def dense(self, key_heads, dtype: torch.dtype = torch.float32) -> Radiance:
+        """The float field to decode (a transient copy: nothing of it is kept here); ``key_heads``
+        are the encoder's key heads (``model.encoder.keys``), for the keys not stored."""
+        lat = tuple(q.to(dtype) * sc.to(dtype) for q, sc in zip(self.latents, self.latent_scales))
+        rel_z = self.z_um - self.z_um.mean(1, keepdim=True)
+        with torch.no_grad():
+            keys = tuple(head(f, rel_z) if k is None else k.to(dtype) * (1.0 / 127.0)
+                         for head, f, k in zip(key_heads, lat, self.keys))
+        return Radiance(lat, keys, self.z_um, self.size, self.images.to(dtype) * (1.0 / 255.0), self.focus_um.float())

@@ -38,7 +38,7 @@ from ..tiles.grid import level_px_to_level0
 from ..tiles.request import TileRequest
 from .baselines import blend, linear_weights
 from .model import MAX_PLANES, RefocusNet
-from .radiance import Radiance
+from .radiance import CompactRadiance, Radiance
 
 __all__ = ["RefocusedSlide", "RadianceCache", "model_scale", "shipped_model", "BLOCK", "HALO"]
 
@@ -50,7 +50,7 @@ HALO = 32
 ON_PLANE_UM = 1e-3
 #: The model's pixel pitch (µm).
 MODEL_MPP = 0.25
-#: Default memory for radiance fields: about 18 blocks of 576² px kept in float16.
+#: Default memory for radiance fields: about 50 blocks of 576² px kept compact (int8).
 DEFAULT_RADIANCE_BYTES = 1 << 30
 #: Memory for the decoded blocks of one focus (uint8, 0.75 MB per 512² block: a 2560² view).
 DECODED_BLOCK_BYTES = 24 << 20
@@ -77,12 +77,18 @@ def shipped_model() -> RefocusNet:
 
 
 class RadianceCache(ComputeOnceCache):
-    """Radiance fields of slide blocks, bounded in bytes (`Radiance.nbytes`), stored in ``dtype``
-    (float16 by default: half the memory; the decoder computes in float32)."""
+    """Radiance fields of slide blocks, bounded in bytes (`Radiance.nbytes`), stored as ``dtype``:
+    ``torch.int8`` (the default) keeps each field as a `CompactRadiance` (int8 latents and keys,
+    uint8 planes: about a third of float16's bytes), float16 or float32 keep it as it is (the
+    decoder computes in float32 either way)."""
 
-    def __init__(self, max_bytes: int = DEFAULT_RADIANCE_BYTES, dtype: torch.dtype = torch.float16):
+    def __init__(self, max_bytes: int = DEFAULT_RADIANCE_BYTES, dtype: torch.dtype = torch.int8):
         super().__init__(max_bytes, size_of=lambda r: r.nbytes)
         self.dtype = dtype
+
+    def store(self, field: Radiance):
+        """``field`` as this cache keeps it."""
+        return field.compact() if self.dtype == torch.int8 else field.to(self.dtype)
 
 
 _default_cache: RadianceCache | None = None
@@ -128,7 +134,8 @@ def _radiance_bytes_per_model_px(model: RefocusNet, n_planes: int, dtype: torch.
     side = 64
     with torch.no_grad():
         rad = model.encode(torch.zeros(1, n_planes, 3, side, side), torch.zeros(1, n_planes))
-    return rad.to(dtype).nbytes / (side * side)
+    stored = rad.compact() if dtype == torch.int8 else rad.to(dtype)
+    return stored.nbytes / (side * side)
 
 
 def encode_planes(planes_um: tuple[float, ...], count: int = MAX_PLANES) -> list[int]:
@@ -293,6 +300,8 @@ class RefocusedSlide(Slide):
         bw, bh = min(B, W - bx * B), min(B, H - by * B)
         rad = self.radiance(bx, by)
         model = self._model()
+        if isinstance(rad, CompactRadiance):
+            rad = rad.dense(model.encoder.keys)
         target = self._target(bx * B - M, by * B - M, bw + 2 * M, bh + 2 * M, rad.size)
         with torch.no_grad():
             out = model.decode(rad, target)
@@ -324,7 +333,7 @@ class RefocusedSlide(Slide):
         focus = torch.tensor([[self.base.planes_um[i] for i in self.encoded_planes]], dtype=torch.float32)
         with torch.no_grad():
             rad = self._model().encode(stack[None], focus)
-        return rad.to(self.cache.dtype)
+        return self.cache.store(rad)
 
     def info(self) -> dict:
         d = super().info()

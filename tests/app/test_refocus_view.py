@@ -50,7 +50,7 @@ def small_window(qtbot, qt_loop, settings):
 def test_a_second_z_on_a_view_larger_than_the_cache_budget_encodes_nothing(small_window, qtbot, stack):
     window, canvas = small_window, small_window.canvas
     window.set_slide(stack)
-    canvas.set_view_rect(0, 0, 1000, 1000)   # blocks (0..1, 0..1) of 512 px
+    canvas.set_view_rect(262, 262, 500, 500)   # blocks (0..1, 0..1) of 512 px
     qtbot.waitUntil(canvas.is_settled, timeout=60000)
     assert canvas.level == 0
     cache = window.radiance_cache()
@@ -121,7 +121,7 @@ def test_a_view_over_the_radiance_cap_shows_the_blend_and_says_why(qtbot, qt_loo
     try:
         canvas = window.canvas
         window.set_slide(stack)
-        canvas.set_view_rect(0, 0, 1000, 1000)
+        canvas.set_view_rect(262, 262, 500, 500)
         qtbot.waitUntil(canvas.is_settled, timeout=60000)
         window.focus.set_z(0.5)
         source = canvas.source
