@@ -180,9 +180,9 @@ class PaintController(QObject):
         self.panel.set_legend(LUTS[CMAP], lo, hi)
         self.panel.set_depth_range(lo, hi)
         self.panel.depth_um.setValue(self.window.focus.z_um)
-        if message:
-            self.window.statusBar().showMessage(message, 15000)
         self.changed(reroute=restored is not None)
+        if message:  # after re-rendering, whose own messages would hide it
+            self.window.statusBar().showMessage(message, 15000)
 
     @property
     def um_per_px(self) -> float:

@@ -4,7 +4,7 @@ their keys, the view rendered through the map (each tile equal to the engine's
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.paint.controller import BRUSH, ERASER, FILL
 from app.paint.mapped_source import MappedSource
@@ -26,10 +26,12 @@ def stack():
 
 
 @pytest.fixture
-def painting(window, stack, monkeypatch, tmp_path):
+def painting(window, stack, monkeypatch, tmp_path, qtbot):
     monkeypatch.setenv("FINEFOCUS_DATA_DIR", str(tmp_path / "data"))
     window.set_slide(stack)
     window.canvas.set_view_rect(100, 100, 300, 200)
+    window.activateWindow()             # the tools' single-key shortcuts act in the active window
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
     return window
 
 
