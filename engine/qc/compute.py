@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import torch
 
 from ..fqa.heatmap import block, read_block, score_pixels, tissue_grid
 from ..fqa.heatmap_source import scorer_for
@@ -89,7 +88,6 @@ def plan_slide(path: str, config: QcConfig) -> SlidePlan:
 
 def compute_chunk(plan: SlidePlan, index: int, config: QcConfig) -> ChunkResult:
     """Score chunk ``index`` of ``plan`` (module docstring)."""
-    torch.set_num_threads(1)
     slide = cached_slide(plan.path, plan.stamp)
     g = plan.geometry
     r0, r1, c0, c1 = plan.chunks[index]

@@ -32,6 +32,10 @@ from .outputs import error_row, finished_row, write_result, write_tsv
 from .progress import ProgressBar
 
 
+#: Priority of a slide's finishing task over any chunk (plans come first of all).
+FINISH_PRIORITY = 10**9
+
+
 class QcSetupError(ValueError):
     """The batch cannot start (no slides found, no scheduler at the address...): one line."""
 
@@ -179,7 +183,7 @@ def _run_dask(client, todo: list[str], config: QcConfig, on_result: Callable, on
     n = len(todo)
     pending = as_completed()
     for k, path in enumerate(todo):
-        f = client.submit(plan_slide, path, config, pure=False, priority=2 * n - k)
+        f = client.submit(plan_slide, path, config, pure=False, priority=2 * FINISH_PRIORITY + n - k)
         kind[f] = ("plan", path, k)
         pending.add(f)
     for f in pending:
@@ -194,9 +198,12 @@ def _run_dask(client, todo: list[str], config: QcConfig, on_result: Callable, on
         if what == "plan":
             plan = f.result()
             bar.add_chunks(len(plan.chunks))
-            chunks = [client.submit(compute_chunk, f, i, config, pure=False, priority=-k)
+            # Largest slides first (their chunks, then their fit, the longest task of a slide),
+            # so the batch does not end on one big slide while the other workers idle.
+            size = int(plan.megapixels * 100)
+            chunks = [client.submit(compute_chunk, f, i, config, pure=False, priority=size)
                       for i in range(len(plan.chunks))]
-            done = client.submit(finish_slide, f, config, *chunks, pure=False, priority=n - k)
+            done = client.submit(finish_slide, f, config, *chunks, pure=False, priority=FINISH_PRIORITY + size)
             for c in chunks:
                 kind[c] = ("chunk", path, k)
                 pending.add(c)

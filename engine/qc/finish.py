@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from ..fqa.depth_map import depth_on_tissue
 from ..fusion.slide_fit import NotEnoughTissue, fit_grids
@@ -64,7 +63,6 @@ def assemble(plan: SlidePlan, chunks: list[ChunkResult]) -> dict[str, np.ndarray
 
 def finish_slide(plan: SlidePlan, config: QcConfig, *chunks: ChunkResult) -> SlideResult:
     """The `SlideResult` of ``plan`` from all its chunks (in any order)."""
-    torch.set_num_threads(1)
     a = assemble(plan, list(chunks))
     notes = list(plan.notes)
     focus = a["focus"]
