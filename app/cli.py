@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The engine's parser with the `view` subcommand added."""
     parser = engine_cli.build_parser()
     parser.epilog = USAGE_NOTE
+    parser.add_argument("--self-test", action="store_true",
+                        help="open the built-in slide, refocus a tile, compute a heatmap tile, exit 0 if all work")
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     view = sub.add_parser("view", help="open the viewer; with --screenshot, save a PNG of it and exit",
                           description="Open the viewer on PATH (default: the built-in slide).")
@@ -134,6 +136,10 @@ def view_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--self-test"]:  # built-in slide, one refocused tile, one heatmap tile (engine/self_test.py)
+        from engine.self_test import run_self_test
+
+        return run_self_test(sys.stdout)
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     args = parser.parse_args(viewer_argv(argv, commands))
