@@ -59,27 +59,36 @@ class FSCAPool(nn.Module):
         self.value = nn.Conv2d(channels, channels, 1)                          # W_V, b_V
         self.log_tau = nn.Parameter(torch.tensor(float(temperature)).log())
 
-    def attention(self, keys: torch.Tensor, rel_target_um: torch.Tensor) -> torch.Tensor:
-        """Softmax weights (B, D, h, w) over depth; keys (B, D, d_k, h, w) of unit norm;
-        rel_target_um (B, h, w), or (B, 1, 1) for a uniform target."""
+    def attention(self, keys: torch.Tensor, rel_target_um: torch.Tensor, key_scale: float = 1.0) -> torch.Tensor:
+        """Softmax weights (B, D, h, w) over depth; keys (B, D, d_k, h, w) of unit norm (stored
+        as ``key_scale`` × keys, e.g. int8 keys × 1/127); rel_target_um (B, h, w), or (B, 1, 1)
+        for a uniform target."""
         q = self.query(depth_features(rel_target_um, -1)).permute(0, 3, 1, 2)      # (B, d_k, h|1, w|1)
         q = q * torch.rsqrt((q * q).sum(1, keepdim=True) + 1e-8)
         sim = q[:, None, 0] * keys[:, :, 0].float()                                # ⟨Q, K_d⟩, one key
         for k in range(1, keys.shape[2]):                                          # channel at a time:
             sim = sim.addcmul_(q[:, None, k], keys[:, :, k].float())               # no (B,D,d_k,h,w) temp
-        return torch.softmax(self.log_tau.exp() * sim, dim=1)
+        return torch.softmax((self.log_tau.exp() * key_scale) * sim, dim=1)
 
-    def forward(self, fea: torch.Tensor, keys: torch.Tensor, rel_target_um: torch.Tensor) -> torch.Tensor:
-        """fea (B, D, C, h, w), keys (B, D, d_k, h, w), rel_target_um (B, h, w) or (B, 1, 1) -> (B, C, h, w)."""
+    def forward(self, fea: torch.Tensor, keys: torch.Tensor, rel_target_um: torch.Tensor,
+                fea_scale: torch.Tensor | None = None, key_scale: float = 1.0) -> torch.Tensor:
+        """fea (B, D, C, h, w), keys (B, D, d_k, h, w), rel_target_um (B, h, w) or (B, 1, 1) -> (B, C, h, w).
+
+        A quantised field (`radiance.CompactRadiance`) is pooled as stored: ``fea`` int8 with a
+        per-channel ``fea_scale`` (B, 1, C, 1, 1), ``keys`` int8 × ``key_scale``. Pooling is linear
+        in ``fea`` per channel and the similarity in the keys, so the scales are applied once to
+        the pooled features and to the similarities instead of to every stored value."""
         if self.mode == "max":
             pooled = fea.amax(1).float()
         elif self.mode == "mean":
             pooled = fea.float().mean(1)
         else:
-            a = self.attention(keys, rel_target_um)
+            a = self.attention(keys, rel_target_um, key_scale)
             pooled = a[:, :1] * fea[:, 0].float()
             for d in range(1, fea.shape[1]):
                 pooled = pooled.addcmul_(a[:, d:d + 1], fea[:, d].float())
+        if fea_scale is not None:
+            pooled = pooled * fea_scale[:, 0]
         return self.value(pooled)
 
 
@@ -97,8 +106,8 @@ class _Stage(nn.Module):
             self.conv = nn.Conv2d(channels, channels, 3, padding=1)
         self.up = nn.ConvTranspose2d(channels, out, 2, stride=2) if out else None
 
-    def forward(self, fea, keys, rel_target, incoming, extra=None, extra_cond=None):
-        x = self.pool(fea, keys, rel_target)
+    def forward(self, fea, keys, rel_target, incoming, extra=None, extra_cond=None, scales=(None, 1.0)):
+        x = self.pool(fea, keys, rel_target, *scales)
         if incoming is not None:
             x = self.join(torch.cat([x, incoming], 1))
         if extra is not None:
@@ -151,13 +160,15 @@ class RefocusDecoder(nn.Module):
         gap = g                                                         # signed, µm, to the nearest plane
         r1, r2, r3 = radiance.latents
         k1, k2, k3 = radiance.keys
+        q1, q2, q3 = radiance.latent_scales or (None, None, None)
+        ks = radiance.key_scale
         rel_t = target - radiance.z_um.mean(1)[:, None, None]
         t1, t2, t3 = _pyramid(rel_t)
-        x = self.s3(r3, k3, t3, None)
-        x = self.s2(r2, k2, t2, x)
+        x = self.s3(r3, k3, t3, None, scales=(q3, ks))
+        x = self.s2(r2, k2, t2, x, scales=(q2, ks))
         extra = self.base_in(F.pixel_unshuffle(base * 2 - 1, 2))
         gcond = self.gap_cond(_pyramid(gap)[0])
-        x = self.s1(r1, k1, t1, x, extra, gcond)
+        x = self.s1(r1, k1, t1, x, extra, gcond, scales=(q1, ks))
         y = F.pixel_shuffle(self.head(x), 2)
         r, a, b = y[:, :3], y[:, 3:4], y[:, 4:5]
         out = base + a * fine + b * coarse + r

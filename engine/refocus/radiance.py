@@ -10,14 +10,14 @@ field only, so they are computed once with it instead of on every refocus. ``ima
 H, W) and ``focus_um`` (B, N, H, W) keep the input planes (in [0, 1], any float dtype) and
 where each was focused (µm): the decoder refines the blend of the planes nearest the target.
 
-`CompactRadiance` (``Radiance.compact()``) is the same field stored for a cache in under a third
-of the bytes (≤ 64 per model px of a block, its margin included, for 3 planes): latents as int8
-with one scale per channel, the unit keys of the two coarser scales as int8 (×127) — the finest
-scale's keys are recomputed from its latents by the model's key head at decode —, the input
+`CompactRadiance` (``Radiance.compact()``) is the same field stored for a cache in 37 % of
+float16's bytes (66 per model px of the field for 3 planes, 84 per px of a block with its
+margin): latents as int8 with one scale per channel, the unit keys as int8 (×127), the input
 planes as uint8, a uniform focus map as one number per plane, and no blurred planes (the decoder
-blurs the blend instead, which is the same by linearity). ``dense()`` gives back a float
-`Radiance` to decode; the decoded image differs from the float16 field's by far less than the
-model's own error (`tests/engine/refocus/test_radiance.py`).
+blurs the blend instead, which is the same by linearity). ``dense()`` gives the `Radiance` to
+decode without dequantising anything: the decoder pools the int8 values and applies the scales to
+the pooled features and the similarities. The decoded image differs from the float16 field's by
+far less than the model's own error (`tests/engine/refocus/test_radiance.py`).
 """
 from __future__ import annotations
 
@@ -35,7 +35,11 @@ class Radiance:
     z_um: torch.Tensor                  # (B, D) µm per depth bin
     size: tuple[int, int]               # (H, W) px of the encoded images
     images: torch.Tensor                # (B, N, 3, Hp, Wp) input planes in [0, 1], padded to ×8
-    focus_um: torch.Tensor              # (B, N, Hp, Wp) µm, where each plane is in focus
+    focus_um: torch.Tensor              # (B, N, Hp, Wp) µm, where each plane is in focus, or (B, N, 1, 1)
+    #: A quantised field (from `CompactRadiance.dense`): int8 latents whose value is
+    #: stored × scale (3 × (B, 1, C_s, 1, 1)), int8 keys whose value is stored × ``key_scale``.
+    latent_scales: tuple | None = None
+    key_scale: float = 1.0
 
     def __post_init__(self):
         object.__setattr__(self, "_blurred", {})
@@ -68,9 +72,7 @@ class Radiance:
     def compact(self) -> "CompactRadiance":
         """The field stored compactly for a cache (see the module docstring)."""
         lat, scales = zip(*(_quantise(t.float()) for t in self.latents))
-        # The finest scale's keys are most of the keys' bytes (4× the px of the next): they are
-        # recomputed from its latents at decode (``dense(key_heads)``), the coarser two are kept.
-        keys = (None,) + tuple((t.float() * 127.0).round_().clamp_(-127, 127).to(torch.int8) for t in self.keys[1:])
+        keys = tuple((t.float() * 127.0).round_().clamp_(-127, 127).to(torch.int8) for t in self.keys)
         images = (self.images.float() * 255.0).round_().clamp_(0, 255).to(torch.uint8)
         f = self.focus_um
         flat = f.flatten(-2)
@@ -97,6 +99,8 @@ class Radiance:
 
     def to(self, dtype: torch.dtype) -> "Radiance":
         """The same field with latents stored as ``dtype`` (e.g. float16 to halve a cache)."""
+        if self.latent_scales is not None:
+            raise ValueError("a quantised field keeps its int8 values: use CompactRadiance.float_field()")
         out = Radiance(tuple(t.to(dtype) for t in self.latents), tuple(t.to(dtype) for t in self.keys),
                        self.z_um, self.size, self.images.to(dtype), self.focus_um)
         out._blurred.update({s: b.to(dtype) for s, b in self._blurred.items()})
@@ -126,7 +130,7 @@ class CompactRadiance:
 
     latents: tuple[torch.Tensor, ...]        # 3 × int8 (B, D, C_s, H_s, W_s)
     latent_scales: tuple[torch.Tensor, ...]  # 3 × float32 (B, 1, C_s, 1, 1)
-    keys: tuple                              # None (recomputed), 2 × int8 (B, D, d_k, H_s, W_s)
+    keys: tuple[torch.Tensor, ...]           # 3 × int8 (B, D, d_k, H_s, W_s), unit keys × 127
     z_um: torch.Tensor
     size: tuple[int, int]
     images: torch.Tensor                     # uint8 (B, N, 3, Hp, Wp)
@@ -134,20 +138,22 @@ class CompactRadiance:
 
     @property
     def nbytes(self) -> int:
-        kept = [k for k in self.keys if k is not None]
-        return sum(t.numel() * t.element_size() for t in (*self.latents, *self.latent_scales, *kept,
+        return sum(t.numel() * t.element_size() for t in (*self.latents, *self.latent_scales, *self.keys,
                                                           self.z_um, self.images, self.focus_um))
 
     @property
     def depth(self) -> int:
         return int(self.z_um.shape[1])
 
-    def dense(self, key_heads, dtype: torch.dtype = torch.float32) -> Radiance:
-        """The float field to decode (a transient copy: nothing of it is kept here); ``key_heads``
-        are the encoder's key heads (``model.encoder.keys``), for the keys not stored."""
+    def dense(self) -> Radiance:
+        """The field to decode: latents and keys as stored (int8; the decoder folds their scales
+        into the pooled features and the similarities), the planes as float in [0, 1] (a
+        transient copy)."""
+        return Radiance(self.latents, self.keys, self.z_um, self.size, self.images.float() * (1.0 / 255.0),
+                        self.focus_um.float(), latent_scales=self.latent_scales, key_scale=1.0 / 127.0)
+
+    def float_field(self, dtype: torch.dtype = torch.float32) -> Radiance:
+        """The field with latents and keys dequantised to ``dtype`` (for tests and inspection)."""
         lat = tuple(q.to(dtype) * sc.to(dtype) for q, sc in zip(self.latents, self.latent_scales))
-        rel_z = self.z_um - self.z_um.mean(1, keepdim=True)
-        with torch.no_grad():
-            keys = tuple(head(f, rel_z) if k is None else k.to(dtype) * (1.0 / 127.0)
-                         for head, f, k in zip(key_heads, lat, self.keys))
+        keys = tuple(k.to(dtype) * (1.0 / 127.0) for k in self.keys)
         return Radiance(lat, keys, self.z_um, self.size, self.images.to(dtype) * (1.0 / 255.0), self.focus_um.float())

@@ -301,7 +301,7 @@ class RefocusedSlide(Slide):
         rad = self.radiance(bx, by)
         model = self._model()
         if isinstance(rad, CompactRadiance):
-            rad = rad.dense(model.encoder.keys)
+            rad = rad.dense()
         target = self._target(bx * B - M, by * B - M, bw + 2 * M, bh + 2 * M, rad.size)
         with torch.no_grad():
             out = model.decode(rad, target)
