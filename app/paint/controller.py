@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
+import uuid
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
@@ -35,7 +36,7 @@ from . import edits
 from .autosave import AutosaveDriver
 from .exchange import MapExchange
 from .map_layer import CMAP, MapLayer
-from .mapped_source import MapSources
+from .mapped_source import MapSources, versioned
 from .mouse import PaintInput
 from .panel import PaintPanel
 
@@ -65,6 +66,7 @@ class PaintController(QObject):
         self.points: list[tuple[float, float]] = []
         self._rect_fill = False
         self._frozen_key = None
+        self._token = uuid.uuid4().hex
         self._frozen: FocusMap | None = None
         self._painted = (None, False)
         self._job: asyncio.Task | None = None
@@ -172,6 +174,7 @@ class PaintController(QObject):
         restored, message = self.autosaver.open(slide)
         W, H = slide.dimensions
         self.map = restored if restored is not None else FocusMap(W, H, self.window.focus.z_um)
+        self._token = uuid.uuid4().hex                # names this live map in the sources' uids
         if restored is None:
             self.autosaver.adopt(self.map)
         self.map.default_um = float(self.window.focus.z_um)
@@ -211,11 +214,9 @@ class PaintController(QObject):
         if slide is not self.slide or not self.renders():
             return None
         fm = self.map
-        key = (id(fm), fm.version, float(z_um))
+        key = (self._token, fm.version, float(z_um))
         if key != self._frozen_key:
-            values = fm.values.copy()
-            values.flags.writeable = False
-            self._frozen = FocusMap(fm.width, fm.height, float(z_um), fm.stride, values, fm.version)
+            self._frozen = versioned(fm, z_um, self._token)
             self._frozen_key = key
         return self.sources.source(slide, self._frozen, key, blend_only)
 

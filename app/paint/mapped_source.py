@@ -7,6 +7,7 @@ stroke only reruns the decoder.
 * it takes over from the source it supersedes (``previous``) every decoded level-0 block whose
   decoder target is the same in both maps (the cells under the block and its margin, and one
   cell around for the bilinear sampling), so a stroke re-decodes only the blocks it touched;
+* its uid is computed once (the engine's hashes the map at every access);
 * ``blend_only`` (the degraded view of `app.focus.refocus_view`: too many blocks for the
   radiance cap) gets a uid of its own, so its blended tiles never pass for decoded ones.
 
@@ -15,14 +16,17 @@ replaces it, tells the tile store to forget the old version's tiles.
 """
 from __future__ import annotations
 
+import hashlib
 import math
+from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from engine.focusmap import FocusMap
 from engine.refocus.focus_mapped_slide import FocusMappedSlide
 
-__all__ = ["MappedSource", "MapSources", "same_target"]
+__all__ = ["MappedSource", "MapSources", "VersionedMap", "versioned", "same_target"]
 
 
 def same_target(a: FocusMap, b: FocusMap, x: float, y: float, w: float, h: float) -> bool:
@@ -44,6 +48,52 @@ def same_target(a: FocusMap, b: FocusMap, x: float, y: float, w: float, h: float
     return bool(np.array_equal(filled(a), filled(b)))
 
 
+@dataclass(eq=False)
+class VersionedMap(FocusMap):
+    """A frozen map version for rendering, named by (``token`` of the live map it copies, its
+    ``version``, its default in µm) instead of a hash of its cells: the live map's version
+    changes with every edit, so that names the content as well within a session, for nothing
+    (the engine's `FocusMap.digest` hashes every cell, ~40 ms on a whole slide's map, and the
+    knob makes a new source per step). `z_region` reads only the cells around the region, with
+    the same results as `FocusMap.z_region`."""
+
+    token: str = ""
+
+    @property
+    def digest(self) -> str:
+        text = f"{self.token}|v{self.version}|{float(self.default_um)!r}|{self.width}x{self.height}@{self.stride}"
+        return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+    def frozen(self) -> "VersionedMap":
+        if not self.values.flags.writeable:
+            return self                              # already immutable
+        f = super().frozen()
+        return VersionedMap(f.width, f.height, f.default_um, f.stride, f.values, f.version, token=self.token)
+
+    def z_region(self, x, y, w, h, out_w, out_h):
+        xs = x + (np.arange(out_w) + 0.5) * (w / out_w)
+        ys = y + (np.arange(out_h) + 0.5) * (h / out_h)
+        cols = xs / self.stride - 0.5
+        rows = ys / self.stride - 0.5
+        nr, nc = self.shape
+        r0 = min(max(0, int(np.floor(rows.min())) - 1), nr - 1)
+        r1 = max(min(nr, int(np.floor(rows.max())) + 2), r0 + 1)
+        c0 = min(max(0, int(np.floor(cols.min())) - 1), nc - 1)
+        c1 = max(min(nc, int(np.floor(cols.max())) + 2), c0 + 1)
+        v = self.values[r0:r1, c0:c1]
+        window = np.where(np.isfinite(v), v, np.float32(self.default_um)).astype(np.float32)
+        # Shifting by whole cells is exact in floating point: the same weights as on the whole grid.
+        rr, cc = np.meshgrid(rows - r0, cols - c0, indexing="ij")
+        return ndimage.map_coordinates(window, [rr, cc], order=1, mode="nearest").astype(np.float32)
+
+
+def versioned(fm: FocusMap, default_um: float, token: str) -> VersionedMap:
+    """An immutable copy of the live map ``fm`` with ``default_um`` (µm: the knob's z)."""
+    values = fm.values.copy()
+    values.flags.writeable = False
+    return VersionedMap(fm.width, fm.height, float(default_um), fm.stride, values, fm.version, token=token)
+
+
 class MappedSource(FocusMappedSlide):
     """A `FocusMappedSlide` of ``focus_map`` over ``base`` (see the module docstring); ``key``
     names the (map, version, knob z) it shows."""
@@ -59,7 +109,14 @@ class MappedSource(FocusMappedSlide):
 
     @property
     def uid(self) -> str:
-        return super().uid + ("|blend" if self.blend_only else "")
+        # Computed once: `FocusMappedSlide.uid` hashes the whole map on every access, and the
+        # canvas and the tile store ask for it per tile (tens of ms each on a whole slide's map).
+        uid = self.__dict__.get("_uid")
+        if uid is None:
+            uid = super().uid + ("|blend" if self.blend_only else "")
+            if "blend_only" in self.__dict__ and "key" in self.__dict__:   # construction finished
+                self._uid = uid
+        return uid
 
     def block(self, bx: int, by: int) -> np.ndarray:
         return self.decoded_blocks.get((bx, by), lambda: self._reuse_or_decode(bx, by))

@@ -86,7 +86,6 @@ def test_a_stroke_paints_the_map_and_the_view_renders_through_it(painting, qtbot
     qtbot.waitUntil(canvas.is_settled, timeout=180000)
     engine = FocusMappedSlide(stack, FocusMap(fm.width, fm.height, w.focus.z_um, fm.stride, fm.values.copy()),
                               cache=w.radiance_cache())
-    assert engine.uid == src.uid
     shown = canvas.visible_tiles()
     assert shown
     for req, pixels, exact in shown.values():
@@ -202,3 +201,20 @@ def test_right_drag_and_space_drag_pan_while_a_tool_is_active(painting, qtbot):
     qtbot.keyRelease(w.canvas, Qt.Key.Key_Space)
     assert w.canvas.view_rect()[0] == pytest.approx(after[0] - 30, abs=2)
     assert not paint.map.painted.any()
+
+
+def test_a_rendered_version_samples_the_map_exactly_as_the_engine():
+    """`VersionedMap.z_region` reads only the cells around a region: the same values as
+    `FocusMap.z_region` over the whole grid, inside, at the edges and beyond them."""
+    from app.paint.mapped_source import versioned
+
+    rng = np.random.default_rng(3)
+    fm = FocusMap(1000, 700, 0.3)
+
+    fm.values[:] = np.where(rng.random(fm.shape) < 0.5, rng.normal(0, 1, fm.shape), np.nan).astype(np.float32)
+    v = versioned(fm, -0.4, "t")
+    plain = FocusMap(fm.width, fm.height, -0.4, fm.stride, fm.values.copy())
+    for x, y, w, h, ow, oh in [(0, 0, 1000, 700, 50, 35), (-64, -64, 576, 576, 144, 144), (517, 301, 97, 33, 97, 33),
+                               (900, 650, 200, 100, 40, 20), (3.5, 7.25, 16, 16, 16, 16)]:
+        np.testing.assert_array_equal(v.z_region(x, y, w, h, ow, oh), plain.z_region(x, y, w, h, ow, oh))
+    assert v.frozen() is v and v.digest != versioned(fm, -0.3, "t").digest
