@@ -3,7 +3,9 @@
 * ``finefocus info PATH [--json]`` — format, level sizes and downsamples, µm per pixel, focal
   planes (µm), associated images and vendor properties.
 * ``finefocus snapshot PATH --level L --region X,Y,W,H [--z UM | --plane I] --out FILE.png`` —
-  read one region (X, Y in level-0 px; W, H in px of level L) of one focal plane into a PNG.
+  read one region (X, Y in level-0 px; W, H in px of level L) into a PNG: ``--plane`` a captured
+  plane as it is, ``--z`` the focus as the viewer's knob shows it (a captured plane's z reads
+  that plane, any other z is refocused, `engine.refocus.refocused_slide`).
   With ``--focus-map MAP.npz`` every place is rendered at the map's focus, with
   ``--all-in-focus [--save-focus-map MAP.npz]`` at its estimated best focus (`engine.focusmap`),
   by the virtual refocusing model (`engine.refocus.focus_mapped_slide`).
@@ -40,9 +42,10 @@ def register(sub) -> None:
                    help="X,Y: top-left in level-0 px; W,H: size in px of the chosen level")
     planes = s.add_mutually_exclusive_group()
     planes.add_argument("--z", type=float, metavar="UM",
-                        help="focal position in µm; the nearest captured plane is read "
-                             "(no refocusing). Default: the plane nearest 0 µm")
-    planes.add_argument("--plane", type=int, metavar="I", help="index of the focal plane to read")
+                        help="focal position in µm, as the viewer's focus knob shows it: a captured "
+                             "plane's z reads that plane, any other z is refocused by the virtual "
+                             "refocusing model. Default: the plane nearest 0 µm")
+    planes.add_argument("--plane", type=int, metavar="I", help="index of a captured focal plane to read as it is")
     planes.add_argument("--focus-map", metavar="MAP.npz",
                         help="render every place at the focus a focus map gives it (a FineFocus focus map, "
                              "e.g. written by --save-focus-map), by the virtual refocusing model")
@@ -130,6 +133,8 @@ def snapshot_command(args: argparse.Namespace) -> int:
         if args.focus_map or args.all_in_focus:
             pixels, what = _focus_mapped_pixels(slide, args, (x, y, w, h))
         else:
+            if args.plane is None and args.z is not None and not _on_a_plane(slide, args.z):
+                return _write(_refocused_pixels(slide, args, (x, y, w, h)), args, w, h)
             if args.plane is None:
                 plane = slide.nearest_plane(args.z if args.z is not None else 0.0)
             elif 0 <= args.plane < slide.plane_count:
@@ -139,12 +144,41 @@ def snapshot_command(args: argparse.Namespace) -> int:
                                 f"(planes 0..{slide.plane_count - 1})")
             pixels = slide.read_region(args.level, x, y, w, h, plane)
             what = f"plane {plane} (z = {slide.planes_um[plane]:+g} µm)"
+    return _write((pixels, what), args, w, h)
+
+
+def _write(result: tuple[np.ndarray, str], args, w: int, h: int) -> int:
+    from PIL import Image
+
+    pixels, what = result
     try:
         Image.fromarray(pixels).save(args.out)
     except OSError as exc:
         raise UserError(f"{args.out}: cannot write ({exc.strerror or exc})") from exc
     print(f"wrote {args.out}: {w}x{h} px, level {args.level}, {what}", file=sys.stderr)
     return 0
+
+
+def _on_a_plane(slide, z_um: float) -> bool:
+    """Whether ``z_um`` is a captured plane's z (as the viewer's knob matches it, µm)."""
+    from ..refocus.refocused_slide import ON_PLANE_UM
+
+    return any(abs(p - z_um) <= ON_PLANE_UM for p in slide.planes_um)
+
+
+def _refocused_pixels(slide, args, region: tuple[int, int, int, int]) -> tuple[np.ndarray, str]:
+    """The region at ``args.z`` off the captured planes, as the viewer shows it (`RefocusedSlide`:
+    the model at level 0, the blend of the planes around z at coarser levels)."""
+    import math
+
+    from ..refocus.refocused_slide import RefocusedSlide
+
+    if not math.isfinite(args.z):
+        raise UserError(f"--z must be a finite number of µm, got {args.z}")
+    x, y, w, h = region
+    view = RefocusedSlide(slide, args.z)
+    how = "refocused by the model" if args.level == 0 else "blend of the planes around z (coarse level)"
+    return view.read_region(args.level, x, y, w, h), f"z = {args.z:+g} µm, {how}"
 
 
 def _focus_mapped_pixels(slide, args, region: tuple[int, int, int, int]) -> tuple[np.ndarray, str]:

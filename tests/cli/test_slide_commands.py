@@ -37,15 +37,33 @@ def test_info_human_form_is_a_readable_summary(ome_zstack, capsys):
     assert "[2] 384 x 256 px, downsample 4" in out
 
 
-def test_snapshot_reads_the_nearest_plane(ome_zstack, tmp_path, capsys):
+def test_snapshot_at_a_captured_planes_z_reads_that_plane(ome_zstack, tmp_path, capsys):
     path, expected = ome_zstack
     out = tmp_path / "snap.png"
-    # z = 0.7 µm: nearest captured plane is +1 µm (index 2); level 1, region in level-0 px.
+    # z = +1 µm is captured plane 2; level 1, region in level-0 px.
     assert main(["snapshot", str(path), "--level", "1", "--region", "200,100,300,150",
-                 "--z", "0.7", "--out", str(out)]) == 0
+                 "--z", "1", "--out", str(out)]) == 0
     got = np.asarray(Image.open(out))
     assert np.array_equal(got, expected[1][2][50:200, 100:400])
     assert "plane 2" in capsys.readouterr().err
+
+
+def test_snapshot_off_the_planes_refocuses_as_the_viewer_does(ome_zstack, tmp_path, capsys):
+    from engine.refocus.refocused_slide import RefocusedSlide
+    from engine.slides import open_slide
+
+    path, expected = ome_zstack
+    for level, z in ((1, 0.7), (0, 0.4)):
+        out = tmp_path / f"z{level}.png"
+        assert main(["snapshot", str(path), "--level", str(level), "--region", "200,100,96,80",
+                     "--z", str(z), "--out", str(out)]) == 0
+        got = np.asarray(Image.open(out))
+        with open_slide(path) as slide:
+            want = RefocusedSlide(slide, z).read_region(level, 200, 100, 96, 80)
+        np.testing.assert_array_equal(got, want)
+        lv = 2 ** level
+        assert not np.array_equal(got, expected[level][2][100 // lv:100 // lv + 80, 200 // lv:200 // lv + 96])
+        assert f"z = +{z:g} µm" in capsys.readouterr().err
 
 
 def test_snapshot_by_plane_index(ome_zstack, tmp_path):
