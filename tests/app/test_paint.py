@@ -83,6 +83,10 @@ def test_a_stroke_paints_the_map_and_the_view_renders_through_it(painting, qtbot
     src = canvas.source
     assert isinstance(src, MappedSource) and src.base is stack and src.focus_map.version == 1
     assert src.cache is w.radiance_cache()
+    # The view's radiance stays protected, as for the knob (the same fields: decoder only).
+    plan = w.refocus_view.plan
+    assert plan is not None and plan.fits and w.refocus_view.source is src
+    assert w.radiance_cache().protected == {src.radiance_key(bx, by) for bx, by in plan.blocks}
     qtbot.waitUntil(canvas.is_settled, timeout=180000)
     engine = FocusMappedSlide(stack, FocusMap(fm.width, fm.height, w.focus.z_um, fm.stride, fm.values.copy()),
                               cache=w.radiance_cache())
