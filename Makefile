@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test bench clean deps
+.PHONY: setup run test bench clean deps bundle
 
 setup: $(STAMP)
 
@@ -28,6 +28,14 @@ bench: setup
 	$(PY) benchmarks/bench_heatmap.py --json
 	$(PY) benchmarks/bench_refocus.py --json
 	$(PY) benchmarks/bench_focus_view.py --json
+
+# The desktop bundle: a PyInstaller one-folder app (packaging/finefocus.spec) in packaging/dist/finefocus/,
+# checked by its own --self-test. Desktop entry and icon: resources/finefocus.desktop, resources/icons/.
+bundle: setup
+	$(PY) -m pip install --quiet pyinstaller==6.22.3
+	$(VENV)/bin/pyinstaller --noconfirm --log-level WARN --distpath packaging/dist --workpath packaging/build packaging/finefocus.spec
+	packaging/dist/finefocus/finefocus --self-test
+	@du -sh packaging/dist/finefocus
 
 # The system libraries of Qt's xcb platform plugin (Debian/Ubuntu), which the PySide6 wheel does
 # not bundle; app/system_check.py names the same list (XCB_LIBRARIES) when one is missing.
