@@ -11,6 +11,12 @@ three depths beside the real IHC tile; further real H&E tiles.
 
     .venv/bin/python tools/make_realism_figure.py [--seed 0] [--out docs/realism.png]
                                                    [--report docs/realism_report.json | --no-report]
+                                                   [--tissue-version 1|2]
+
+``--tissue-version 2`` shows phantom tissue model version 2 (default 1, what the shipped models
+were trained on); ``--tissue-version 1 2`` puts both versions' rows in one figure (H&E and IHC
+of version 1, then of version 2) and writes one report per version (``_v2`` before the
+report's suffix for version 2).
 """
 from __future__ import annotations
 
@@ -60,16 +66,18 @@ def phantom_window(slide, size_px: int) -> tuple[int, int]:
     return where
 
 
-def phantom_tiles(seed: int, stain: str, size_px: int = 8192) -> list[tuple[str, np.ndarray]]:
+def phantom_tiles(seed: int, stain: str, size_px: int = 8192, tissue_version: int = 1
+                  ) -> list[tuple[str, np.ndarray]]:
     """(label, tile) at each of FOCI_UM, from the ground-truth renderer."""
     from engine.phantom.slide import PhantomSlide
     slide = PhantomSlide(seed=seed, size=(size_px, size_px), planes=3, spacing_um=1.0,
-                         stain=stain)
+                         stain=stain, tissue_version=tissue_version)
     x, y = phantom_window(slide, size_px)
     out = []
     for z in FOCI_UM:
         img = slide.truth(0, x, y, 2 * TILE, 2 * TILE, z)
-        out.append((f"phantom {stain.upper()} z={z:+.0f} µm", box_downsample2(np.asarray(img))))
+        tag = f" v{tissue_version}" if tissue_version != 1 else ""
+        out.append((f"phantom{tag} {stain.upper()} z={z:+.0f} µm", box_downsample2(np.asarray(img))))
     return out
 
 
@@ -139,14 +147,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=R.default_data_dir())
     ap.add_argument("--report", type=Path, default=REPO / "docs" / "realism_report.json")
     ap.add_argument("--no-report", action="store_true", help="only the figure")
+    ap.add_argument("--tissue-version", type=int, nargs="+", choices=(1, 2), default=[1],
+                    help="phantom tissue model(s) (default 1)")
     a = ap.parse_args(argv)
     real = dict(real_tiles(a.data))
-    he = phantom_tiles(a.seed, "he")
-    ihc = phantom_tiles(a.seed, "ihc")
     labels = list(real)
     he_real = [(k, real[k]) for k in labels if "ihc" not in k]
     ihc_real = [(k, real[k]) for k in labels if "ihc" in k]
-    rows = [he + he_real[:1], ihc + ihc_real[:1]]
+    rows = []
+    for v in a.tissue_version:
+        rows += [phantom_tiles(a.seed, "he", tissue_version=v) + he_real[:1],
+                 phantom_tiles(a.seed, "ihc", tissue_version=v) + ihc_real[:1]]
     if len(he_real) > 1:
         rows.append(he_real[1:])
     a.out.parent.mkdir(parents=True, exist_ok=True)
@@ -156,10 +167,12 @@ def main(argv: list[str] | None = None) -> int:
         import json
 
         from engine.phantom.realism import format_table, realism_report
-        rep = realism_report(seed=a.seed, data_dir=a.data)
-        a.report.write_text(json.dumps(rep, indent=1, default=float) + "\n")
-        print(format_table(rep))
-        print(a.report)
+        for v in a.tissue_version:
+            rep = realism_report(seed=a.seed, data_dir=a.data, tissue_version=v)
+            out = a.report if v == 1 else a.report.with_name(a.report.stem + f"_v{v}" + a.report.suffix)
+            out.write_text(json.dumps(rep, indent=1, default=float) + "\n")
+            print(format_table(rep))
+            print(out)
     return 0
 
 

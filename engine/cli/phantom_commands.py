@@ -3,7 +3,7 @@
     finefocus phantom write OUT.ome.tiff --seed S --size W H --planes N --spacing UM [--stain he|ihc]
     finefocus phantom write OUT.ome.zarr ...      (an output ending in .zarr is written as OME-Zarr)
     finefocus phantom truth --seed S --region X,Y,W,H (--z UM | --focus-map MAP.tiff | --all-in-focus) --out FILE.png
-    finefocus phantom realism [--json]
+    finefocus phantom realism [--json] [--tissue-version 1|2]
 """
 from __future__ import annotations
 
@@ -50,6 +50,8 @@ def register(sub) -> None:
 
     r = psub.add_parser("realism", help="compare the phantom's statistics with real images")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
+    r.add_argument("--tissue-version", type=int, choices=(1, 2), default=1,
+                   help="phantom tissue model (default 1, what the shipped models were trained on)")
     r.set_defaults(handler=_realism)
 
 
@@ -179,7 +181,7 @@ def _realism(args) -> int:
                   file=sys.stderr)
             return EXIT_USER_ERROR
         raise
-    report = realism.realism_report()
+    report = realism.realism_report(tissue_version=getattr(args, "tissue_version", 1))
     if args.json:
         print(json.dumps(report, indent=2, default=float))
     else:

@@ -34,6 +34,10 @@ class Objects:
     density: np.ndarray          # main absorber (haematoxylin for nuclei, rbc for RBCs)
     dab: np.ndarray | None       # DAB in IHC-positive nuclei
     any: bool
+    #: Version 2 nuclei: the column is split at ``mid`` (µm, the nucleus' centre depth clipped
+    #: to the column), ``density`` filling [lo, mid] and ``density_hi`` [mid, hi].
+    mid: np.ndarray | None = None
+    density_hi: np.ndarray | None = None
 
 
 def _cell_params(cx, cy, kind, seed, layer_key, p: TissueParams, fibre_angle):
@@ -123,12 +127,21 @@ def _layer_cells(s: Sampler, cell_um, layer, seed, p: TissueParams, slide_um, wa
 
 
 def nucleus_layer(s: Sampler, layer: int, seed: int, p: TissueParams, slide_um, geom_lo, geom_hi,
-                  chromatin: np.ndarray, wobble: np.ndarray, ihc: bool, regions_fn=None) -> Objects:
+                  chromatin: np.ndarray, wobble: np.ndarray, ihc: bool, regions_fn=None,
+                  chromatin_hi: np.ndarray | None = None) -> Objects:
     """Nuclei of one lattice layer on the grid sampler ``s``.
 
     ``chromatin`` is a zero-mean granular texture field (relative density), ``wobble`` a
     zero-mean field that roughens outlines; ``regions_fn(points_sampler) -> Regions`` overrides
-    the tissue layout (used to calibrate the coarse levels on pure compartments)."""
+    the tissue layout (used to calibrate the coarse levels on pure compartments).
+
+    Tissue version 2 (``p.tissue_version >= 2``): ``chromatin`` textures the lower half of each
+    nucleus (below its centre depth) and ``chromatin_hi`` the upper half (returned as
+    ``Objects.mid`` / ``density_hi``); the envelope is a shell ``p.membrane_um`` µm thick whose
+    exact path length inside the clipped column carries ``p.membrane_density`` × the nucleus'
+    density extra (a thin dark ring at the outline), replacing version 1's broad rim ramp; the
+    nucleolus edge is ``p.edge_um`` soft."""
+    v2 = p.tissue_version >= 2
     cell_um = p.nucleus_cells_um[layer]
     key, LX, LY, cxs, cys, pts = _layer_cells(s, cell_um, layer, seed, p, slide_um)
     reg = (regions_fn or (lambda q: regions(q, seed, p, slide_um, with_fibre_angle=True)))(pts)
@@ -175,7 +188,21 @@ def nucleus_layer(s: Sampler, layer: int, seed: int, p: TissueParams, slide_um, 
     hi = np.where(inside, hi, lo)
     # Granular chromatin: clumps where the texture is high, clearing where low (never < 0).
     grain = np.maximum(1.0 + take(con) * chromatin, 0.15)
-    d = take(dens) * (grain + take(rim) * np.clip((r2 - 0.6) / 0.4, 0.0, 1.0) ** 2)
+    if not v2:
+        d = take(dens) * (grain + take(rim) * np.clip((r2 - 0.6) / 0.4, 0.0, 1.0) ** 2)
+    else:
+        # Envelope: the part of the clipped column outside the inner ellipsoid (semi-axes
+        # shrunk by membrane_um), as a fraction of the column.
+        ta = take(a)
+        inner = np.maximum(1.0 - np.float32(p.membrane_um) / np.maximum(ta, 1e-3), 0.0)
+        hin = rz * inner * np.sqrt(np.maximum(1.0 - r2 / np.maximum(inner * inner, 1e-6), 0.0))
+        in_len = np.maximum(np.minimum(zc + hin, hi) - np.maximum(zc - hin, lo), 0.0)
+        col = np.maximum(hi - lo, 1e-6)
+        shell = np.clip(1.0 - in_len / col, 0.0, 1.0)
+        env = np.float32(p.membrane_density) * (0.5 + take(rim)) * shell
+        grain_hi = np.maximum(1.0 + take(con) * chromatin_hi, 0.15)
+        d = take(dens) * (grain + env)
+        d_hi = take(dens) * (grain_hi + env)
     # Nucleoli: a small dense sphere off-centre in some nuclei.
     has_nuc = take(uniform(seed, key, LX, LY, 5) < nuc_p) > 0.5
     if has_nuc.any():
@@ -183,15 +210,23 @@ def nucleus_layer(s: Sampler, layer: int, seed: int, p: TissueParams, slide_um, 
         ox = take(uniform(seed, key, LX, LY, 7) - 0.5) * take(a) * 0.6
         oy = take(uniform(seed, key, LX, LY, 8) - 0.5) * take(b) * 0.6
         dn2 = ((pp - ox) ** 2 + (qq - oy) ** 2) / np.maximum(rn * rn, 1e-3)
-        edge = max(0.3, 0.5 * s.px_um) / np.maximum(rn, 1e-3)
+        edge = (max(0.3, 0.5 * s.px_um) if not v2 else s.soft(p.edge_um)) / np.maximum(rn, 1e-3)
         blob = np.clip((1.0 - np.sqrt(dn2)) / edge + 0.5, 0.0, 1.0)
         d = d + np.where(has_nuc, np.float32(p.nucleolus_density) * blob, 0.0)
+        if v2:
+            d_hi = d_hi + np.where(has_nuc, np.float32(p.nucleolus_density) * blob, 0.0)
     d = np.where(inside, d, 0.0).astype(np.float32)
     dab = None
     if ihc:
         pos = take(uniform(seed, key, LX, LY, 9) < p.dab_positive_fraction) > 0.5
         dab = np.where(pos & inside, np.float32(p.dab_nuclear) * (1.0 + 0.3 * chromatin), 0.0).astype(np.float32)
         d = d * np.float32(p.ihc_haematoxylin_scale)
+    if v2:
+        d_hi = np.where(inside, d_hi, 0.0).astype(np.float32)
+        if ihc:
+            d_hi = d_hi * np.float32(p.ihc_haematoxylin_scale)
+        mid = np.clip(zc, lo, hi).astype(np.float32)
+        return Objects(lo.astype(np.float32), hi.astype(np.float32), d, dab, True, mid, d_hi)
     return Objects(lo.astype(np.float32), hi.astype(np.float32), d, dab, True)
 
 

@@ -192,7 +192,7 @@ def regions(s: Sampler, seed: int, p: TissueParams, slide_um: tuple[float, float
     zeros = np.zeros(s.shape, np.float32)
     if not any_tissue:
         return Regions(tissue, zeros, zeros, zeros, zeros, zeros, zeros, zeros, zeros, zeros)
-    e = s.soft()
+    e = s.soft() if p.tissue_version < 2 else s.soft(2.0 * p.edge_um)   # v2: sharper compartment edges
     # Epithelial (glandular) regions: glands on a jittered lattice where the field allows.
     epi_field_key = key_of("epi-field")
 
@@ -377,10 +377,15 @@ STREAKS_DENSE = (-0.5, -0.15)
 STREAKS_LOOSE = (0.05, 0.35)
 
 
-def _streaks(n: np.ndarray, loose) -> np.ndarray:
+#: Tissue version 2: the same mean thresholds, a third of the width (bundle edges ~0.2 µm).
+STREAKS_DENSE_V2 = (-0.38, -0.26)
+STREAKS_LOOSE_V2 = (0.14, 0.26)
+
+
+def _streaks(n: np.ndarray, loose, dense=STREAKS_DENSE, loose_t=STREAKS_LOOSE) -> np.ndarray:
     """Fibre density in [0, 1] from streak noise in [-1, 1] and the stroma's looseness."""
-    lo = STREAKS_DENSE[0] + (STREAKS_LOOSE[0] - STREAKS_DENSE[0]) * loose
-    hi = STREAKS_DENSE[1] + (STREAKS_LOOSE[1] - STREAKS_DENSE[1]) * loose
+    lo = dense[0] + (loose_t[0] - dense[0]) * loose
+    hi = dense[1] + (loose_t[1] - dense[1]) * loose
     t = np.clip((n - lo) / (hi - lo), 0.0, 1.0)
     return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
 
@@ -393,6 +398,8 @@ def fibre_mean(p: TissueParams, loose: float) -> float:
     estimated once on a 200 × 200 grid of points 3.7 µm apart: the value a level too coarse
     to resolve fibres uses, so every level keeps the mean density."""
     k = (p.fibre_waviness, p.fibril_contrast, float(loose))
+    if p.tissue_version >= 2:
+        k = k + (p.tissue_version, tuple(p.fibril_um))
     if k not in _FIBRE_MEAN:
         g = np.arange(200, dtype=np.float64) * 3.7
         s = Sampler(g, g, 0.25, grid=True)
@@ -409,6 +416,15 @@ def _fibre_family(s: Sampler, seed: int, p: TissueParams, i: int, band_fine: flo
     n = 0.7 * value_noise_aniso(s.X, s.Y, ang, *FIBRE_COARSE, seed, k + 2, warp)
     if band_fine > 0:
         n = n + np.float32(0.3 * band_fine) * value_noise_aniso(s.X, s.Y, ang + 0.08, *FIBRE_FINE, seed, k + 3, warp)
+    if p.tissue_version >= 2:   # sharper bundle edges; thin fibrils with edges, see tissue_v2.py
+        pat = _streaks(n, loose, STREAKS_DENSE_V2, STREAKS_LOOSE_V2)
+        across, along = p.fibril_um
+        band_fibril = float(np.clip((across / s.px_um - 1.5) / 1.5, 0.0, 1.0))
+        if band_fibril > 0:
+            fn = value_noise_aniso(s.X, s.Y, ang - 0.05, across, along, seed, k + 5, warp)
+            fibril = smoothstep(-0.25, 0.25, fn) - np.float32(0.5)
+            pat = pat * np.maximum(1.0 + np.float32(p.fibril_contrast * band_fibril) * fibril, 0.0)
+        return pat
     pat = _streaks(n, loose)
     band_fibril = float(np.clip((FIBRE_FIBRIL[0] / s.px_um - 1.5) / 1.5, 0.0, 1.0))
     if band_fibril > 0:   # fibrils inside the bundles

@@ -11,7 +11,10 @@ radius. C = 4π NA² / λ² makes ∫ h dA = 1 (µm⁻²); the in-focus PSF is t
 first zero at 0.61 λ/NA. The paraxial defocus term gives a geometric blur disc of radius
 ≈ Δz·NA/n, so the blur grows linearly with |Δz| and is symmetric about focus (no spherical
 aberration is modelled; refraction at the coverslip and inside the mountant is ignored, so
-µm of defocus are µm of stage travel).
+µm of defocus are µm of stage travel). Tissue version 2 takes the mountant into account on the
+specimen side: its depths are divided by the mountant's refractive index before imaging (the
+paraxial apparent depth for a dry objective, ``tissue_v2.apparent_depth``), so this PSF of a
+stage defocus applies unchanged.
 
 OTF. For the renderer we need the Fourier transform of h, not h itself. For a circular pupil
 with pure defocus (wave aberration W = NA²Δz/(2n) at the pupil rim), the OTF is the pupil

@@ -11,6 +11,9 @@ Units
   "the image gradient normalized by the average luminance"), per µm.
 * Spatial frequency is in cycles per µm; power spectra are of Y / mean(Y) − 1 (contrast).
 * Nucleus sizes are equivalent diameters (diameter of the disc of equal area) in µm.
+* High-frequency (HF) fraction: the share of a patch's tissue luminance-contrast power that
+  lies in a radial frequency band (cycles/µm), out of all its power up to the band's top; a
+  number in [0, 1], compared in decades (log10 ratios). See ``hf_fraction``.
 
 Distances (all ≥ 0, 0 for identical statistics)
 ------------------------------------------------
@@ -54,6 +57,20 @@ NUCLEUS_MIN_OD = 0.15
 #: Frequencies (cycles/µm) over which the power-spectrum slope is fitted. The top is kept
 #: below Nyquist at 0.5 µm/px (1 cycle/µm) where JPEG and demosaicing dominate.
 SPECTRUM_FIT_BAND = (0.04, 0.7)
+
+#: The focus-relevant band (cycles/µm) at the comparison pitch 0.5 µm/px: the upper half of
+#: what such an image can show (Nyquist 1 cycle/µm along the axes). Power above 1 cycle/µm
+#: exists only at finer pitches (the phantom's native 0.25 µm/px: ``HF_BAND_NATIVE``); no real
+#: reference is sampled that finely, so only the 0.5 µm/px band is compared.
+HF_BAND = (0.5, 1.0)
+#: ... and the band above 1 cycle/µm at 0.25 µm/px (up to its Nyquist, 2 cycles/µm).
+HF_BAND_NATIVE = (1.0, 2.0)
+#: Least tissue share of a patch for an HF fraction (below it the patch gives NaN).
+HF_MIN_TISSUE = 0.2
+#: Feathering (Gaussian σ, µm) of the tissue mask that weights the HF fraction's spectrum.
+HF_FEATHER_UM = 3.0
+#: Defocus distances (µm) of the HF fall-off curve.
+HF_DEFOCI_UM = (0.0, 1.0, 2.0, 3.0)
 
 
 # --------------------------------------------------------------------------- colour
@@ -182,6 +199,81 @@ def log_spectrum_distance(pa: np.ndarray, pb: np.ndarray) -> float:
     """RMS difference of log10 power over common bins (decades)."""
     la, lb = np.log10(np.maximum(pa, 1e-30)), np.log10(np.maximum(pb, 1e-30))
     return float(np.sqrt(np.mean((la - lb) ** 2)))
+
+
+def hf_fraction(rgb: np.ndarray, um_per_px: float, band=HF_BAND, tissue: np.ndarray | None = None,
+                f_min_cycles_per_patch: float = 2.0) -> float:
+    """Fraction of the tissue's luminance-contrast power in the radial band ``band`` (cycles/µm,
+    [lo, hi)) out of all its power from ``f_min_cycles_per_patch`` cycles per patch up to hi.
+
+    Tissue only: the contrast Y / mean(Y) − 1 is weighted by a 2-D Hann window times the tissue
+    mask (``tissue``, default ``tissue_mask``) feathered by a Gaussian of σ = ``HF_FEATHER_UM``
+    (mean and weights from the same product), so glass and its noise weigh nothing while the
+    weight stays smooth: a hard mask would add its own step, which no defocus blurs. Frequencies
+    beyond hi (the corners of the square FFT grid, up to √2 × Nyquist) are left out of both sums,
+    so the measure is isotropic. The patch must be square, at ``um_per_px`` µm per pixel, with
+    hi ≤ its Nyquist frequency 0.5 / um_per_px. NaN when fewer than ``HF_MIN_TISSUE`` of the
+    pixels are tissue. Units: band in cycles/µm; the result is a pure number in [0, 1].
+    """
+    y = luminance(rgb).astype(np.float64)
+    n = y.shape[0]
+    if y.shape[1] != n:
+        raise ValueError(f"hf_fraction needs a square patch, got {y.shape}")
+    lo, hi = float(band[0]), float(band[1])
+    if hi > 0.5 / um_per_px * (1 + 1e-9):
+        raise ValueError(f"band top {hi} cycles/µm is above the Nyquist frequency "
+                         f"{0.5 / um_per_px:g} of {um_per_px} µm/px")
+    m = tissue_mask(rgb, um_per_px) if tissue is None else np.asarray(tissue, bool)
+    if m.mean() < HF_MIN_TISSUE:
+        return float("nan")
+    w1 = np.hanning(n)
+    wgt = np.outer(w1, w1) * ndi.gaussian_filter(m.astype(np.float64), HF_FEATHER_UM / um_per_px)
+    x = y / max(float((wgt * y).sum() / wgt.sum()), 1e-6) - 1.0
+    x = (x - (x * wgt).sum() / wgt.sum()) * wgt
+    p = np.abs(np.fft.rfft2(x)) ** 2
+    fy = np.fft.fftfreq(n, d=um_per_px)
+    fx = np.fft.rfftfreq(n, d=um_per_px)
+    fr = np.hypot(fy[:, None], fx[None, :])
+    wt = np.ones(fx.size)          # the rfft half-plane: interior columns stand for two
+    wt[1:(n + 1) // 2] = 2.0
+    p = p * wt[None, :]
+    f_min = f_min_cycles_per_patch / (n * um_per_px)
+    total = p[(fr >= f_min) & (fr < hi)].sum()
+    return float(p[(fr >= lo) & (fr < hi)].sum() / total) if total > 0 else float("nan")
+
+
+def defocus_blur(rgb: np.ndarray, um_per_px: float, dz_um: float, optics=None,
+                 pad_um: float = 16.0) -> np.ndarray:
+    """A real in-focus image as our optics would show it ``dz_um`` µm out of focus (uint8 RGB).
+
+    Each channel's optical density (as the phantom's renderer blurs OD) is filtered by the ratio
+    of the Born & Wolf defocus OTFs ``OTF_c(dz) / OTF_c(0)`` (``optics.otf_defocus``, the
+    channel's wavelength, ``optics`` default ``Optics()``: 40×/0.75 NA): the image already went
+    through the in-focus optics, so only the extra blur is applied. No aberration raises the
+    MTF above the in-focus one, so the ratio is at most 1 in magnitude; it is set to 0 where
+    OTF_c(0) < 0.02 (beyond the cut-off). The image is mirror-padded by ``pad_um`` µm (wider
+    than the PSF up to ~10 µm of defocus) so no edge wraps round. dz = 0 returns the image.
+    """
+    from .optics import Optics, otf_defocus
+    img = np.asarray(rgb, np.uint8)
+    if dz_um == 0:
+        return img.copy()
+    o = optics or Optics()
+    pad = int(np.ceil(pad_um / um_per_px))
+    od = np.pad(optical_density(img), ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
+    h, w = od.shape[:2]
+    nu = np.hypot(np.fft.fftfreq(h, d=um_per_px)[:, None], np.fft.rfftfreq(w, d=um_per_px)[None, :])
+    out = np.empty(img.shape, np.float32)
+    for c in range(3):
+        wl = o.wavelengths_um[c]
+        grid = np.linspace(0.0, float(nu.max()) * 1.001, 2048)
+        h0 = otf_defocus(grid, 0.0, wl, o.na, o.n_immersion)
+        hz = otf_defocus(grid, float(dz_um), wl, o.na, o.n_immersion)
+        ratio = np.where(h0 > 0.02, hz / np.maximum(h0, 0.02), 0.0)
+        tf = np.interp(nu, grid, ratio)
+        blurred = np.fft.irfft2(np.fft.rfft2(od[..., c]) * tf, s=(h, w))
+        out[..., c] = blurred[pad:pad + img.shape[0], pad:pad + img.shape[1]]
+    return np.clip(np.round(255.0 * 10.0 ** (-out)), 0, 255).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------- nuclei

@@ -4,12 +4,20 @@ Lengths are µm; stain amounts are OD units per µm of path (see ``stains.py``);
 are per lattice cell. Every field has a default; change one with ``dataclasses.replace``::
 
     params = replace(TissueParams(), eosin_cytoplasm=0.05, white_rgb=(242, 240, 245))
+
+Tissue versions. ``tissue_version`` selects the tissue model: 1 is the look every shipped
+model (FocusLiteNN, refocusing) was trained on and stays the default until they are retrained
+on version 2; ``tissue_params(2)`` gives version 2, as sharp at best focus as real 20× scans
+(finer 3-D chromatin, thin nuclear membranes, thin collagen fibrils, granular cytoplasm that
+differs between the two halves of the section, sharper compartment edges, a 3.5 µm section;
+see ``V2_CHANGES`` and ``volume.py``). Switch the default when the models are retrained on v2.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
-__all__ = ["TissueParams", "NucleusType"]
+__all__ = ["TissueParams", "NucleusType", "tissue_params", "TISSUE_VERSIONS", "V2_CHANGES",
+           "identity_repr"]
 
 
 @dataclass(frozen=True)
@@ -126,3 +134,69 @@ class TissueParams:
     fold_width: float = 0.018
     # --- scanner white balance: glass brightness after white balance (0–255) ---
     white_rgb: tuple[float, float, float] = (244.0, 243.0, 247.0)
+    # --- version 2 only (version 1 ignores these) ---
+    edge_um: float = 0.3               # compartment-edge and membrane softness (never < 0.75 px)
+    granule_um: float = 0.7            # lattice of cytoplasm / stroma granules (v2: one field per half)
+    granule_contrast: float = 0.0      # relative density of granules in cytoplasm and stroma
+    chromatin_um: float = 0.6          # lattice of chromatin clumps (v2: one field per nucleus half)
+    membrane_um: float = 0.3           # nuclear envelope thickness
+    membrane_density: float = 0.0      # extra haematoxylin in the envelope, relative to the nucleus
+    fibril_um: tuple[float, float] = (0.8, 6.0)   # collagen fibril lattice across / along (µm)
+    density_scale: float = 1.0         # v2: all stain densities × this (a thinner section, same colour)
+    mountant_index: float = 1.0        # refractive index around the section (1: depths as stage µm)
+    # --- which tissue model: 1 (default, what the shipped models were trained on) or 2 ---
+    tissue_version: int = 1
+
+
+TISSUE_VERSIONS = (1, 2)
+
+#: What version 2 changes from the defaults (µm, OD/µm, relative amounts as in the fields).
+V2_CHANGES: dict = dict(
+    tissue_version=2,
+    thickness_um=3.5, thickness_var_um=0.5,      # routine 3–4 µm H&E sections
+    edge_um=0.12,
+    granule_um=0.6, granule_contrast=0.9,
+    chromatin_um=0.55, membrane_um=0.3, membrane_density=2.0,
+    fibril_um=(0.7, 6.0), fibril_contrast=1.4,
+    density_scale=1.25,                          # 3.5 µm of tissue as dark as v1's 4.5 µm
+    mountant_index=1.52,                         # DPX / Permount under the coverslip
+)
+
+
+def tissue_params(version: int = 1, **changes) -> TissueParams:
+    """The default parameters of tissue model ``version`` (1 or 2), with ``changes`` applied.
+    Version 1 is ``TissueParams()``; it stays the default until the shipped models are
+    retrained on version 2."""
+    if int(version) not in TISSUE_VERSIONS:
+        raise ValueError(f"tissue version must be one of {TISSUE_VERSIONS}, got {version!r}")
+    base = TissueParams() if int(version) == 1 else replace(TissueParams(), **V2_CHANGES)
+    return replace(base, **changes) if changes else base
+
+
+#: Fields added with version 2: a version-1 identity leaves them out while they keep their
+#: defaults, so a v1 slide's uid and coarse-level calibration are what they were before.
+_V2_FIELDS = ("edge_um", "granule_um", "granule_contrast", "chromatin_um", "membrane_um",
+              "membrane_density", "fibril_um", "density_scale", "mountant_index", "tissue_version")
+
+
+def _legacy_names(p: TissueParams) -> set:
+    if p.tissue_version != 1:
+        return set()
+    d = TissueParams()
+    return {n for n in _V2_FIELDS if getattr(p, n) == getattr(d, n)}
+
+
+def identity_repr(p: TissueParams) -> str:
+    """``repr(p)`` as identities (calibration keys) use it: for version 1 the version-2 fields
+    at their defaults are left out, so the text is the one version 1 always had."""
+    drop = _legacy_names(p)
+    body = ", ".join(f"{f.name}={getattr(p, f.name)!r}" for f in fields(p) if f.name not in drop)
+    return f"{type(p).__qualname__}({body})"
+
+
+def identity_dict(p: TissueParams) -> dict:
+    """``dataclasses.asdict(p)`` without the version-2 fields of a version-1 tissue at their
+    defaults (see ``identity_repr``)."""
+    from dataclasses import asdict
+    drop = _legacy_names(p)
+    return {k: v for k, v in asdict(p).items() if k not in drop}

@@ -64,6 +64,13 @@ def z_bin_um(px_um: float) -> float:
     return dz
 
 
+class _Text(str):
+    """A string whose repr is itself (an identity text inside a repr'd tuple)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 @dataclass
 class BlockVolume:
     """Per-channel optical density of one square block, per z bin."""
@@ -120,8 +127,12 @@ class TissueVolume:
             else:
                 columns += self._tissue_columns(s, reg, geom)
         columns += self._artefact_columns(s, geom)
+        mid = geom.mid
+        if p.mountant_index != 1.0:                 # v2: depths as the dry objective sees them
+            from .tissue_v2 import apparent_depth
+            columns, mid = apparent_depth(columns, p.mountant_index), geom.mid / np.float32(p.mountant_index)
         od, z = self._bin(columns, dz, s.shape)
-        return BlockVolume(od, z, geom.mid, reg.tissue)
+        return BlockVolume(od, z, mid, reg.tissue)
 
     # ------------------------------------------------------------------ coarse levels
     def _coarse_columns(self, s: Sampler, reg, geom) -> list[_Column]:
@@ -168,8 +179,9 @@ class TissueVolume:
     def calibration_key(self) -> str:
         """Digest of what the calibration depends on: the tissue parameters and the stains."""
         import hashlib
-        text = repr((self.params, self.stains, self.stains.od_matrix().round(6).tolist(), CALIBRATION_SEED,
-                     CALIBRATION_ORIGINS_UM))
+        from .tissue_params import identity_repr   # a v1 key is the one v1 always had
+        text = repr((_Text(identity_repr(self.params)), self.stains, self.stains.od_matrix().round(6).tolist(),
+                     CALIBRATION_SEED, CALIBRATION_ORIGINS_UM))
         return hashlib.sha1(text.encode()).hexdigest()[:16]
 
     def measure_calibration(self) -> dict[str, np.ndarray]:
@@ -208,6 +220,9 @@ class TissueVolume:
         for calibration."""
         p = self.params
         seed = self.seed if seed is None else seed
+        if p.tissue_version >= 2:                   # finer, 3-D small-scale structure
+            from .tissue_v2 import tissue_columns
+            return tissue_columns(self, s, reg, geom, seed, regions_fn, loose)
         ihc = self.stains.name == "ihc"
         thick = geom.top - geom.bottom
         top = geom.top + reg.fold * thick          # a fold lays a second sheet on top
