@@ -70,8 +70,9 @@ class PaintInput(QObject):
                 return True
             x, y = self.to_level0(pos)
             self.hovered.emit(x, y)
-            if self._stroke:
+            if self._stroke:  # the scene does not see these moves: keep the position readout live
                 self.moved.emit(x, y)
+                self.canvas.cursorMoved.emit(x, y)
                 return True
             return False
         if t == QEvent.Type.MouseButtonRelease:
