@@ -136,8 +136,8 @@ def view_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv == ["--self-test"]:  # built-in slide, one refocused tile, one heatmap tile (engine/self_test.py)
-        from engine.self_test import run_self_test
+    if argv == ["--self-test"]:  # built-in slide, one refocused tile, one heatmap tile (app/self_test.py)
+        from .self_test import run_self_test
 
         return run_self_test(sys.stdout)
     parser = build_parser()

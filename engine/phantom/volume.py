@@ -41,6 +41,7 @@ from .cells import cell_borders, nucleus_layer, rbc_layer
 from .layout import (COARSE_PX_UM, COMPARTMENTS, Sampler, SectionGeometry, cellular, fibres, looseness, looseness_area,
                      pure_regions, regions, section_geometry, smoothstep)
 from .noise import key_of, uniform
+from .seeds import PHANTOM_CALIBRATION
 from .stains import stain_set
 from .tissue_params import TissueParams
 
@@ -52,7 +53,7 @@ _CHANNELS = {"od_r": np.array([1, 0, 0], np.float32), "od_g": np.array([0, 1, 0]
 #: Mean transmittance per compartment, per (params, stain): see ``TissueVolume.calibration``.
 _CALIBRATION: dict = {}
 #: The seed of the pure-compartment squares the coarse levels are calibrated on.
-CALIBRATION_SEED = 7_000_001
+CALIBRATION_SEED = PHANTOM_CALIBRATION.start   # engine.phantom.seeds
 CALIBRATION_ORIGINS_UM = (5000.0, 9000.0, 13000.0)
 
 

@@ -29,9 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..phantom.seeds import QC_CALIBRATION
+
 CALIBRATION_FILE = Path(__file__).with_name("defocus_calibration.json")
 #: The phantom seed of the calibration: in the training range, used by nothing else.
-CALIBRATION_SEED = 1_000_000 + 900_000
+CALIBRATION_SEED = QC_CALIBRATION.start   # engine.phantom.seeds: 1 900 000
 KNOTS = 16
 #: µm per px of the slides the map was fitted for.
 CALIBRATION_MPP = 0.25

@@ -1,4 +1,4 @@
-"""`finefocus --self-test`: a quick end-to-end check that an installation (a venv or the desktop
+"""`finefocus --self-test` (in app/: it checks the Qt bindings too): a quick end-to-end check that an installation (a venv or the desktop
 bundle) works: the built-in slide opens, one tile is refocused by the shipped model, one focus
 heatmap tile is computed, and the Qt bindings the viewer needs load. One line per step on stdout;
 returns 0 when every step passed, 1 otherwise (the failing step names what broke)."""
