@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from ..slides.base import Slide
+from ..slides.base import Slide, edge_fill_outside
 from ..tiles.cancel import cancel_requested
 from .focuslitenn import _MEAN, _STD, KERNEL, STRIDE, FocusLiteNN
 from .metrics import Metric, to_gray
@@ -276,13 +276,7 @@ def edge_filled(rgb: np.ndarray, b: Block, geom: HeatmapGeometry, width: int, he
     of a tissue image (e.g. a cropped field scored by `fqa score`) look sharper than they are."""
     x0 = b.c0 * geom.stride - b.phase[1]  # level px of the block's first column / row
     y0 = b.r0 * geom.stride - b.phase[0]
-    h, w = rgb.shape[:2]
-    left, top = max(0, -x0), max(0, -y0)
-    right, bottom = max(0, x0 + w - width), max(0, y0 + h - height)
-    if not (left or top or right or bottom) or left + right >= w or top + bottom >= h:
-        return rgb
-    inner = rgb[top:h - bottom, left:w - right]
-    return np.pad(inner, ((top, bottom), (left, right), (0, 0)), mode="edge")
+    return edge_fill_outside(rgb, x0, y0, width, height)
 
 
 def compute_heatmap(slide: Slide, scorers: dict[str, TileScorer], *, level: int = 0, plane: int = 0,

@@ -514,6 +514,21 @@ class HeatmapSlide(ScoreGridSlide):
 
 
 # ---------------------------------------------------------------- PNG of a whole grid
+def grid_at_thumbnail_px(values: np.ndarray, geom: HeatmapGeometry, thumb_hw: tuple[int, int],
+                         size_level0: tuple[int, int]) -> np.ndarray:
+    """The grid's value under the centre of every px of a (th, tw) thumbnail of a slide of
+    ``size_level0`` = (W, H) level-0 px (NaN where no cell covers it), float32 (th, tw)."""
+    th, tw = thumb_hw
+    W, H = size_level0
+    cx = cell_indices((np.arange(tw) + 0.5) * (W / tw), geom, 0)
+    cy = cell_indices((np.arange(th) + 0.5) * (H / th), geom, 1)
+    v = np.full((th, tw), np.nan, np.float32)
+    ok_y, ok_x = cy >= 0, cx >= 0
+    if ok_y.any() and ok_x.any():
+        v[np.ix_(ok_y, ok_x)] = values[np.ix_(cy[ok_y], cx[ok_x])]
+    return v
+
+
 def overview_png(slide: Slide, values: np.ndarray, geom: HeatmapGeometry, value_range: tuple[float, float],
                  label: str, cmap: str = "focus", plane: int = 0, max_size: int = 1024,
                  alpha: float = 0.6) -> np.ndarray:
@@ -521,14 +536,8 @@ def overview_png(slide: Slide, values: np.ndarray, geom: HeatmapGeometry, value_
     it (cells as in the module docstring, NaN transparent) and a legend in ``label`` units below."""
     thumb = slide.thumbnail(max_size, plane)
     th, tw = thumb.shape[:2]
-    W, H = slide.dimensions
     grey = (thumb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None].repeat(3, 2)
-    cx = cell_indices((np.arange(tw) + 0.5) * (W / tw), geom, 0)
-    cy = cell_indices((np.arange(th) + 0.5) * (H / th), geom, 1)
-    v = np.full((th, tw), np.nan, np.float32)
-    ok_y, ok_x = cy >= 0, cx >= 0
-    if ok_y.any() and ok_x.any():
-        v[np.ix_(ok_y, ok_x)] = values[np.ix_(cy[ok_y], cx[ok_x])]
+    v = grid_at_thumbnail_px(values, geom, (th, tw), slide.dimensions)
     rgba = colorize(v, *value_range, cmap=cmap)
     a = (rgba[..., 3:4] / 255.0) * alpha
     pic = (grey * (1 - a) + rgba[..., :3] * a + 0.5).astype(np.uint8)

@@ -1,5 +1,5 @@
 """Heatmap overlays on slide thumbnails: the thumbnail in grey, the grid's colours over it
-(cells as `engine.fqa.heatmap_source.cell_indices` places them, glass transparent) and a legend
+(cells as `engine.fqa.heatmap_source.grid_at_thumbnail_px` places them, glass transparent) and a legend
 in the grid's units below."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 
 from ..colormaps import colorize, legend_image
 from ..fqa.heatmap import HeatmapGeometry
-from ..fqa.heatmap_source import cell_indices
+from ..fqa.heatmap_source import grid_at_thumbnail_px
 
 #: Colour scales of the QC overlays: (vmin, vmax, colour map, legend label). Fixed scales, so
 #: colours mean the same on every slide of a report; the depth map spans the slide's planes.
@@ -25,14 +25,8 @@ def overlay(thumb: np.ndarray, values: np.ndarray, geom: HeatmapGeometry, size_l
     ``size_level0`` = (W, H) level-0 px, with a legend from ``vmin`` to ``vmax`` below it (none
     when ``label`` is None: the picture is then the thumbnail's size)."""
     th, tw = thumb.shape[:2]
-    W, H = size_level0
     grey = (thumb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None].repeat(3, 2)
-    cx = cell_indices((np.arange(tw) + 0.5) * (W / tw), geom, 0)
-    cy = cell_indices((np.arange(th) + 0.5) * (H / th), geom, 1)
-    v = np.full((th, tw), np.nan, np.float32)
-    ok_y, ok_x = cy >= 0, cx >= 0
-    if ok_y.any() and ok_x.any():
-        v[np.ix_(ok_y, ok_x)] = values[np.ix_(cy[ok_y], cx[ok_x])]
+    v = grid_at_thumbnail_px(values, geom, (th, tw), size_level0)
     rgba = colorize(v, vmin, vmax, cmap)
     a = (rgba[..., 3:4] / 255.0) * alpha
     pic = (grey * (1 - a) + rgba[..., :3] * a + 0.5).astype(np.uint8)

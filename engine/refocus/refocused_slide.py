@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..slides.base import Slide
+from ..slides.base import Slide, edge_fill_outside
 from ..tiles.compute_cache import ComputeOnceCache
 from ..tiles.grid import level_px_to_level0
 from ..tiles.request import TileRequest
@@ -113,19 +113,6 @@ def weights_digest(model: torch.nn.Module) -> str:
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
-
-
-def _edge_filled(rgb: np.ndarray, x: int, y: int, width: int, height: int) -> np.ndarray:
-    """A level-0 read at (x, y) with what lies past the slide's ``width`` × ``height`` px (white,
-    as `Slide.read_region` gives it) replaced by the nearest pixel inside: a white frame around
-    a cropped field would be refocused as a false edge and ring into the border of the image."""
-    h, w = rgb.shape[:2]
-    left, top = max(0, -x), max(0, -y)
-    right, bottom = max(0, x + w - width), max(0, y + h - height)
-    if not (left or top or right or bottom) or left + right >= w or top + bottom >= h:
-        return rgb
-    inner = rgb[top:h - bottom, left:w - right]
-    return np.pad(inner, ((top, bottom), (left, right), (0, 0)), mode="edge")
 
 
 @lru_cache(maxsize=8)
@@ -324,7 +311,7 @@ class RefocusedSlide(Slide):
         W, H, B, M = *self.dimensions, self.block_px, self.halo_px
         bw, bh = min(B, W - bx * B), min(B, H - by * B)
         x, y = bx * B - M, by * B - M
-        planes = np.stack([_edge_filled(self.base.read_region(0, x, y, bw + 2 * M, bh + 2 * M, i), x, y, W, H)
+        planes = np.stack([edge_fill_outside(self.base.read_region(0, x, y, bw + 2 * M, bh + 2 * M, i), x, y, W, H)
                            for i in self.encoded_planes])
         stack = torch.from_numpy(planes).permute(0, 3, 1, 2).float().div_(255.0)
         s = model_scale(self.mpp)

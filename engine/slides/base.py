@@ -252,3 +252,16 @@ def _as_rgb(arr: np.ndarray, w: int, h: int, slide: Slide) -> np.ndarray:
         raise CorruptSlideError(slide.path, f"read {a.shape[1]}x{a.shape[0]} px where {w}x{h} were asked")
     return np.ascontiguousarray(a)
 
+
+def edge_fill_outside(rgb: np.ndarray, x: int, y: int, width: int, height: int) -> np.ndarray:
+    """A read at (x, y) (px of a level ``width`` × ``height`` px) with what lies past the level's
+    edges — white, as `Slide.read_region` gives it — replaced by the nearest pixel inside: context
+    for filters and models that would otherwise see the white margin as a false edge (heatmap
+    halos, the refocusing encoder's margin around a cropped field)."""
+    h, w = rgb.shape[:2]
+    left, top = max(0, -x), max(0, -y)
+    right, bottom = max(0, x + w - width), max(0, y + h - height)
+    if not (left or top or right or bottom) or left + right >= w or top + bottom >= h:
+        return rgb
+    inner = rgb[top:h - bottom, left:w - right]
+    return np.pad(inner, ((top, bottom), (left, right), (0, 0)), mode="edge")
