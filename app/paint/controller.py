@@ -23,7 +23,7 @@ import uuid
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMessageBox
+from PySide6.QtWidgets import QDockWidget, QFrame, QMessageBox, QScrollArea
 
 import numpy as np
 
@@ -78,10 +78,19 @@ class PaintController(QObject):
         self.exchange = MapExchange(self)
         self.panel = PaintPanel()
         self.dock = QDockWidget("Focus map", window, objectName="paintDock")
-        self.dock.setWidget(self.panel)
+        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        scroll.setWidget(self.panel)      # the window stays resizable to a small screen
+        self.dock.setWidget(scroll)
         self.dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                               | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        # A tab beside the overlay's dock (three stacked docks would not fit a 600-px window);
+        # a paint tool brings it to the front.
+        overlay_dock = window.findChild(QDockWidget, "overlayDock")
+        if overlay_dock is not None:
+            window.tabifyDockWidget(overlay_dock, self.dock)
+            overlay_dock.raise_()
+        window.resizeDocks([self.dock], [300], Qt.Orientation.Horizontal)   # the slide keeps the room
         self._build_actions()
         self.panel.set_legend(LUTS[CMAP], *self.layer.range_um)
         self.panel.opacityChanged.connect(self.layer.set_opacity)
@@ -271,6 +280,7 @@ class PaintController(QObject):
         self.canvas.viewport().setCursor(Qt.CursorShape.CrossCursor if self.tool else Qt.CursorShape.ArrowCursor)
         self._update_cursor()
         if self.tool is not None:
+            self.dock.raise_()
             self.window.statusBar().showMessage(
                 f"{TOOLS[self.tool][0].replace('&', '')}: {TOOLS[self.tool][2]}. Esc: back to pan.", 5000)
 
