@@ -94,6 +94,12 @@ def screen_pixel(canvas, x, y):
     return canvas.grab().toImage().pixelColor(p).getRgb()[:3]
 
 
+def looks_the_same(a, b, grey_levels=10):
+    """Two screen colours equal within the slide's own pixel noise: the docks may resize the
+    canvas between two grabs, moving the sampled screen px by a fraction of a slide px."""
+    return int(np.abs(np.subtract(a, b)).max()) <= grey_levels
+
+
 def move_mouse_to(qtbot, canvas, x, y):
     p = canvas.mapFromScene(canvas.vb.mapViewToScene(QPointF(x, y)))
     qtbot.mouseMove(canvas.viewport(), p)
@@ -127,18 +133,16 @@ def test_a_focuslitenn_overlay_arrives_tile_by_tile_transparent_on_glass_and_tur
     assert canvas.is_settled() and canvas.overlay.item_count() > 0
     clear = assert_overlay_shows(canvas, source)
     assert 0.3 < clear < 0.6  # the glass on the right (~45% of the slide) is see-through
-    # On screen: the glass looks as without overlay, the tissue is coloured. (The dock may have
-    # resized the canvas meanwhile, moving the sampled screen px by a fraction of a slide px:
-    # the glass's sensor noise then differs by a few grey levels; an overlay colour by far more.)
-    assert np.abs(np.subtract(screen_pixel(canvas, *GLASS_POINT), plain_glass)).max() <= 10
-    assert screen_pixel(canvas, *TISSUE_POINT) != plain_tissue
+    # On screen: the glass looks as without overlay, the tissue is coloured.
+    assert looks_the_same(screen_pixel(canvas, *GLASS_POINT), plain_glass)
+    assert not looks_the_same(screen_pixel(canvas, *TISSUE_POINT), plain_tissue)
     assert window.overlay_menu.actions()["focuslitenn-1"].isChecked()
 
     window.overlay_menu.fill()
     window.overlay_menu.actions()[None].trigger()
     qtbot.waitUntil(canvas.is_settled, timeout=10000)
     assert canvas.overlay_source is None and canvas.overlay.item_count() == 0
-    assert screen_pixel(canvas, *TISSUE_POINT) == plain_tissue
+    assert looks_the_same(screen_pixel(canvas, *TISSUE_POINT), plain_tissue)
     assert window.overlay_panel.title.text().startswith("No overlay")
     qtbot.keyClick(window, Qt.Key.Key_O)  # "O" brings the last overlay back (its tiles are cached)
     assert canvas.overlay_source is source
