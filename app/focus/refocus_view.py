@@ -101,7 +101,6 @@ class RefocusView(QObject):
     # ------------------------------------------------------------------ planning
     def _apply(self, z_um: float) -> None:
         from engine.refocus.radiance_budget import plan_view
-        from engine.refocus.refocused_slide import RefocusedSlide
 
         full = self._source(z_um, blend_only=False)
         if self.canvas.level == 0 and full.decodes:
@@ -120,7 +119,7 @@ class RefocusView(QObject):
             chosen = full
         self.plan = plan
         self.source = chosen
-        if not isinstance(self.canvas.source, RefocusedSlide) or self.canvas.source is not chosen:
+        if self.canvas.source is not chosen:
             self.canvas.set_source(chosen)
         self.update_progress()
 

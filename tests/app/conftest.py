@@ -62,3 +62,13 @@ def gradient_planes(width=3000, height=2000, n_planes=3):
 def zstack():
     """A 3000×2000 px, three-plane in-memory slide at 0.25 µm/px (planes at -1, 0, +1.5 µm)."""
     return ArraySlide(gradient_planes(), planes_um=[-1.0, 0.0, 1.5], mpp=(0.25, 0.25))
+
+
+@pytest.fixture(scope="module")
+def stack():
+    """Three captured planes (−1, 0, +1 µm) of a phantom region, 1024 × 768 px at 0.25 µm/px."""
+    from engine.phantom import PhantomSlide
+
+    ph = PhantomSlide(seed=5, size=(2048, 2048), planes=3)
+    return ArraySlide([ph.read_region(0, 0, 0, 1024, 768, i) for i in range(3)],
+                      planes_um=list(ph.planes_um), mpp=(0.25, 0.25))

@@ -8,9 +8,7 @@ from PySide6.QtCore import Qt
 
 from app.focus import FocusControl
 from app.focus.focus_control import BEYOND_UM, FINE_STEP_UM
-from engine.phantom import PhantomSlide
 from engine.refocus.refocused_slide import RefocusedSlide
-from engine.slides.array import ArraySlide
 
 from .test_canvas import slide_pixels
 
@@ -76,14 +74,6 @@ def test_every_captured_plane_is_reached_exactly_whatever_its_spacing(qtbot, pla
     fc.set_z((planes_um[1] + planes_um[2]) / 2)  # between two planes: refocused
     assert not fc.on_plane and "refocusing…" in fc.label.text()
     assert round(fc.z_um / 0.05, 6) == round(fc.z_um / 0.05)  # off the planes z reads on the 0.05 µm grid
-
-
-@pytest.fixture(scope="module")
-def stack():
-    """Three captured planes (−1, 0, +1 µm) of a phantom region, 1024 × 768 px."""
-    ph = PhantomSlide(seed=5, size=(2048, 2048), planes=3)
-    return ArraySlide([ph.read_region(0, 0, 0, 1024, 768, i) for i in range(3)],
-                      planes_um=list(ph.planes_um), mpp=(0.25, 0.25))
 
 
 def test_between_and_beyond_planes_the_view_is_refocused_and_only_decoded_again(window, qtbot, stack):

@@ -9,20 +9,10 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app.paint.controller import BRUSH, ERASER, FILL
 from app.paint.mapped_source import MappedSource
 from engine.focusmap import FocusMap
-from engine.phantom import PhantomSlide
 from engine.refocus.focus_mapped_slide import FocusMappedSlide
-from engine.slides.array import ArraySlide
 
 from .paint_helpers import drag
 from .test_canvas import slide_pixels
-
-
-@pytest.fixture(scope="module")
-def stack():
-    """Three captured planes (−1, 0, +1 µm) of a phantom region, 1024 × 768 px at 0.25 µm/px."""
-    ph = PhantomSlide(seed=5, size=(2048, 2048), planes=3)
-    return ArraySlide([ph.read_region(0, 0, 0, 1024, 768, i) for i in range(3)],
-                      planes_um=list(ph.planes_um), mpp=(0.25, 0.25))
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import QApplication
 from engine.focusmap.exchange import import_focus_map
 
 from .paint_helpers import drag
-from .test_paint import stack  # noqa: F401 (fixture)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from engine.phantom.optics import Optics, otf_defocus
 from engine.phantom.render import BLOCK
 from engine.phantom.slide import PhantomSlide
 from engine.phantom.tissue_params import TissueParams, tissue_params
+from tests.engine.phantom.test_realism import power_law_noise
 from tests.paths import SHARED_DATA
 
 UM = 0.5  # µm per px of the synthetic images
@@ -23,13 +24,7 @@ def grey(y: np.ndarray) -> np.ndarray:
 
 def power_law(n: int, exponent: float, seed: int = 0) -> np.ndarray:
     """Grey image (mean 120, σ 20) whose power spectrum falls as f^-exponent."""
-    rng = np.random.default_rng(seed)
-    f = np.hypot(*np.meshgrid(np.fft.fftfreq(n), np.fft.fftfreq(n)))
-    f[0, 0] = 1.0
-    spec = (rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))) * f ** (-exponent / 2)
-    spec[0, 0] = 0
-    x = np.real(np.fft.ifft2(spec))
-    return grey(120 + 20 * x / x.std())
+    return power_law_noise(n, exponent, seed, mean=120.0, std=20.0)
 
 
 class TestHFFraction:

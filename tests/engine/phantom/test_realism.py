@@ -23,15 +23,15 @@ def beer_lambert(od_h: np.ndarray, od_e: np.ndarray | None = None) -> np.ndarray
     return np.clip(np.round(255.0 * 10.0 ** (-od)), 0, 255).astype(np.uint8)
 
 
-def power_law_noise(n: int, exponent: float, seed: int = 0) -> np.ndarray:
-    """uint8 grey-as-RGB image whose power spectrum falls as f^-exponent."""
+def power_law_noise(n: int, exponent: float, seed: int = 0, mean: float = 150.0, std: float = 30.0) -> np.ndarray:
+    """uint8 grey-as-RGB image (``mean``, ``std`` grey levels) whose power spectrum falls as f^-exponent."""
     rng = np.random.default_rng(seed)
     f = np.hypot(*np.meshgrid(np.fft.fftfreq(n), np.fft.fftfreq(n)))
     f[0, 0] = 1.0
     spec = (rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))) * f ** (-exponent / 2)
     spec[0, 0] = 0
     x = np.real(np.fft.ifft2(spec))
-    x = 150 + 30 * x / x.std()
+    x = mean + std * x / x.std()
     return np.repeat(np.clip(x, 0, 255)[..., None], 3, axis=2).astype(np.uint8)
 
 
