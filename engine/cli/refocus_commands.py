@@ -34,6 +34,10 @@ def register(sub) -> None:
     d.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
                    help="render exactly these training seeds (engine/phantom/seeds.py) instead of the first --slides")
     d.add_argument("--checkpoints", type=Path, default=Path("checkpoints/refocus"))
+    d.add_argument("--tissue-version", type=int, choices=(1, 2), default=1, help="phantom tissue model (default 1)")
+    d.add_argument("--textures", type=int, default=0, metavar="FILES",
+                   help="also render FILES cache files of 16 real-texture crops each (../shared/data images "
+                        "as thin layers through the optics; default 0)")
     d.set_defaults(handler=_data)
 
     t = psub.add_parser("train", help="train on phantom focal stacks (resumable)")
@@ -60,6 +64,15 @@ def register(sub) -> None:
                    help="refocus weights to start from when the checkpoints folder has no last.pt")
     t.add_argument("--dists-weights", type=Path, default=None,
                    help="WSI-DISTS weights for --recon wsi-dists (default: the shipped ones)")
+    t.add_argument("--channels", type=int, nargs=3, default=None, metavar=("C1", "C2", "C3"),
+                   help="latent channels at 1/2, 1/4, 1/8 px of a new model (default 12 16 32)")
+    t.add_argument("--no-fine-keys", action="store_true",
+                   help="a new model keeps FSCA keys at 1/4 and 1/8 px only (a smaller field)")
+    t.add_argument("--tissue-version", type=int, choices=(1, 2), default=1,
+                   help="phantom tissue model of the slides rendered first (default 1)")
+    t.add_argument("--textures", type=int, default=0, metavar="FILES",
+                   help="real-texture cache files to render first (see `refocus data --textures`)")
+    t.add_argument("--augment", action="store_true", help="stain, grey, 0.5 µm/px and JPEG variation")
     t.set_defaults(handler=_train)
 
     e = psub.add_parser("eval", help="evaluate on phantom stacks of one seed against the ground truth")
@@ -163,7 +176,12 @@ def _data(args) -> int:
         raise UserError(str(exc)) from None
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     build_cache(args.checkpoints / "val", [VAL_SEED], crops_per_slide=8, log=log)
-    build_cache(args.checkpoints / "data", seeds, log=log)
+    build_cache(args.checkpoints / "data", seeds, log=log, tissue_version=args.tissue_version)
+    if args.textures > 0:
+        from ..refocus.texture_stacks import build_texture_cache
+        if not build_texture_cache(args.checkpoints / "data", args.textures, log=log):
+            raise UserError("refocus data: --textures needs the real images of ../shared/data "
+                            "(or $FINEFOCUS_SHARED_DATA); none found")
     return 0
 
 
@@ -189,7 +207,9 @@ def _train(args) -> int:
                       batch=args.batch, crop=args.crop, lr=args.lr, pool=args.pool, resume=args.resume, stacks=stacks,
                       w_consistency=0.0 if args.no_consistency else TrainConfig.w_consistency,
                       val_every=args.val_every, threads=args.threads, until=args.until, recon=args.recon,
-                      gan=args.gan, init=args.init, dists_weights=args.dists_weights)
+                      gan=args.gan, init=args.init, dists_weights=args.dists_weights,
+                      channels=tuple(args.channels) if args.channels else TrainConfig.channels, fine_keys=not args.no_fine_keys,
+                      tissue_version=args.tissue_version, textures=args.textures, augment=args.augment)
     result = train(cfg, log=lambda m: print(m, flush=True))
     print(json.dumps({"step": result["step"], "best_val_ssim": result["best_val_ssim"], "out": str(args.out)}))
     return 0

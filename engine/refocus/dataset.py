@@ -32,7 +32,8 @@ import torch
 
 from ..phantom.seeds import check_training_seed
 from ..phantom.slide import PhantomSlide
-from ..phantom.tissue_params import TissueParams
+from ..phantom.optics import Optics
+from ..phantom.tissue_params import TissueParams, tissue_params
 
 __all__ = ["Z_GRID_UM", "CROP", "SLIDE_SIZE", "training_slide", "tissue_positions", "render_crop",
            "build_cache", "load_cache", "FocalStackSampler", "add_sensor_noise", "smooth_map",
@@ -46,13 +47,22 @@ _FULL_WELL_E = 12000.0
 _READ_NOISE_DN = 0.9
 
 
-def training_slide(seed: int, planes: int = 1, spacing_um: float = 1.0, noise: bool = False) -> PhantomSlide:
-    """The phantom slide of ``seed`` with its stain and thickness drawn from the seed."""
+def training_slide(seed: int, planes: int = 1, spacing_um: float = 1.0, noise: bool = False,
+                   tissue_version: int = 1) -> PhantomSlide:
+    """The phantom slide of ``seed`` with its stain and thickness drawn from the seed; for tissue
+    version 2 also its objective: NA 0.75 (the evaluation phantom's) for half the seeds, else
+    drawn from 0.5–0.95 (20× to 40× dry objectives)."""
     rng = np.random.default_rng([seed, 77])
     stain = "ihc" if rng.random() < 0.3 else "he"
-    params = dataclasses.replace(TissueParams(), thickness_um=float(rng.uniform(3.0, 6.0)))
+    thickness = float(rng.uniform(3.0, 6.0))
+    if tissue_version == 1:
+        params = dataclasses.replace(TissueParams(), thickness_um=thickness)
+        return PhantomSlide(seed=seed, size=SLIDE_SIZE, planes=planes, spacing_um=spacing_um, stain=stain,
+                            scanner_error=False, noise=noise, params=params)
+    params = dataclasses.replace(tissue_params(tissue_version), thickness_um=thickness)
+    na = 0.75 if rng.random() < 0.5 else float(rng.uniform(0.5, 0.95))
     return PhantomSlide(seed=seed, size=SLIDE_SIZE, planes=planes, spacing_um=spacing_um, stain=stain,
-                        scanner_error=False, noise=noise, params=params)
+                        scanner_error=False, noise=noise, params=params, optics=Optics(na=na))
 
 
 def tissue_positions(slide: PhantomSlide, count: int, rng: np.random.Generator, size: int = CROP) -> list[tuple[int, int]]:
@@ -77,10 +87,11 @@ def render_crop(slide: PhantomSlide, x: int, y: int, size: int = CROP, z_grid=Z_
             "aif": slide.all_in_focus(0, x, y, size, size)}
 
 
-def build_cache(out_dir: Path, seeds, crops_per_slide: int = 16, log=print) -> list[Path]:
+def build_cache(out_dir: Path, seeds, crops_per_slide: int = 16, log=print, tissue_version: int = 1) -> list[Path]:
     """Render ``crops_per_slide`` tissue crops of each training slide into ``out_dir/<seed>.npz``
     (skipping slides already there). Training-side seeds only (`engine.phantom.seeds`): an
-    evaluation seed is refused before anything is rendered."""
+    evaluation seed is refused before anything is rendered. Tissue version 2 slides are cached as
+    ``v2-<seed>.npz``."""
     seeds = list(seeds)
     for seed in seeds:
         check_training_seed(seed, "refocus training crops")
@@ -88,9 +99,9 @@ def build_cache(out_dir: Path, seeds, crops_per_slide: int = 16, log=print) -> l
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for seed in seeds:
-        path = out_dir / f"{seed}.npz"
+        path = out_dir / (f"{seed}.npz" if tissue_version == 1 else f"v{tissue_version}-{seed}.npz")
         if not path.exists():
-            slide = training_slide(seed)
+            slide = training_slide(seed, tissue_version=tissue_version)
             pos = tissue_positions(slide, crops_per_slide, np.random.default_rng([seed, 5]))
             crops = [render_crop(slide, x, y) for x, y in pos]
             if crops:
@@ -149,6 +160,60 @@ def interpolate_truth(grid: np.ndarray, z_grid: np.ndarray, focus: np.ndarray) -
     return a * (1 - fr) + b * fr
 
 
+#: Augmentation (``FocalStackSampler(augment=True)``): share of examples made grey, seen through a
+#: 0.5 µm/px scanner, and JPEG-compressed (the inputs only; the truth stays uncompressed).
+GREY_PROB = 0.1
+HALF_PITCH_PROB = 0.2
+JPEG_PROB = 0.3
+
+
+def scanner_variation(planes: torch.Tensor, truth: torch.Tensor, rng: np.random.Generator):
+    """The same stain, colour, brightness and pitch change applied to the input planes
+    (N, 3, h, w) and the truth (3, h, w), all in [0, 1]:
+
+    * stain strength: optical density × a per-channel gain (0.85–1.15) × an overall one (0.8–1.2);
+    * illumination: × 0.92–1.05;
+    * grey content (``GREY_PROB``): the luminance in all three channels (grey or 16-bit captures);
+    * a 0.5 µm/px scanner (``HALF_PITCH_PROB``): 2×2 box average, then bicubic back to 0.25 µm/px
+      (what the model sees of a 20× slide).
+    Flips and noise are applied elsewhere; the optics are untouched."""
+    gain = torch.tensor(rng.uniform(0.85, 1.15, 3) * rng.uniform(0.8, 1.2), dtype=torch.float32).view(3, 1, 1)
+    light = float(rng.uniform(0.92, 1.05))
+
+    def apply(x):
+        od = -torch.log10(x.clamp_min(1e-3))
+        return (torch.pow(10.0, -od * gain) * light).clamp(0, 1)
+
+    planes, truth = apply(planes), apply(truth)
+    if rng.random() < GREY_PROB:
+        w = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
+        planes = (planes * w).sum(-3, keepdim=True).expand_as(planes).contiguous()
+        truth = (truth * w).sum(-3, keepdim=True).expand_as(truth).contiguous()
+    if rng.random() < HALF_PITCH_PROB:
+        def half(x):
+            y = torch.nn.functional.avg_pool2d(x.reshape(-1, *x.shape[-3:]), 2)
+            y = torch.nn.functional.interpolate(y, scale_factor=2, mode="bicubic", align_corners=False)
+            return y.reshape(x.shape).clamp(0, 1)
+        planes, truth = half(planes), half(truth)
+    return planes, truth
+
+
+def jpeg_roundtrip(planes: torch.Tensor, quality: int) -> torch.Tensor:
+    """Each plane (N, 3, h, w) in [0, 1] JPEG-encoded at ``quality`` and decoded (8 bits)."""
+    import io
+
+    from PIL import Image
+    out = []
+    for p in planes:
+        a = (p.permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
+        buf = io.BytesIO()
+        Image.fromarray(a).save(buf, format="JPEG", quality=quality)
+        buf.seek(0)
+        with Image.open(buf) as im:
+            out.append(torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1).float() / 255.0)
+    return torch.stack(out)
+
+
 class FocalStackSampler:
     """Random training examples from cached crops (see the module docstring)."""
 
@@ -165,7 +230,8 @@ class FocalStackSampler:
     FOCUS_ERROR_UM = 0.1
 
     def __init__(self, cache: dict, crop: int = 128, max_planes: int = 5, seed: int = 0,
-                 focused_prob: float | None = None, focus_error_um: float | None = None):
+                 focused_prob: float | None = None, focus_error_um: float | None = None, augment: bool = False):
+        self.augment = bool(augment)
         self.focused_prob = self.FOCUSED_PROB if focused_prob is None else float(focused_prob)
         self.focus_error_um = self.FOCUS_ERROR_UM if focus_error_um is None else float(focus_error_um)
         self.grid = cache["grid"]
@@ -244,7 +310,12 @@ class FocalStackSampler:
             planes, truth, t = planes.flip(-2), truth.flip(-2), t.flip(-2)
         if rng.random() < 0.5:
             planes, truth, t = planes.transpose(-1, -2), truth.transpose(-1, -2), t.transpose(-1, -2)
-        planes = add_sensor_noise(planes, self.gen, scale=float(rng.uniform(0.7, 1.5)))
+        if self.augment:
+            planes, truth = scanner_variation(planes, truth, rng)
+        planes = add_sensor_noise(planes, self.gen, scale=float(rng.uniform(0.5, 2.0) if self.augment
+                                                                else rng.uniform(0.7, 1.5)))
+        if self.augment and rng.random() < JPEG_PROB:
+            planes = jpeg_roundtrip(planes, int(rng.integers(70, 96)))
         nominal = zin + rng.normal(0.0, self.focus_error_um, n) if self.focus_error_um > 0 else zin
         return planes.contiguous(), torch.tensor(nominal, dtype=torch.float32), t.contiguous(), truth.contiguous(), kind
 

@@ -8,7 +8,9 @@
     V_d = net_V(fea_d) = W_V · fea_d + b_V                     (1×1 conv)
 
 φ is the fixed Fourier depth code (``layers.depth_features``), z̄ the centre of the depth bins,
-f_t the target map average-pooled to the scale's px. The keys depend on the field only, so the
+f_t the target map average-pooled to the scale's px. A field without keys at 1/2 px
+(``RefocusNet(fine_keys=False)``) pools that scale with the 1/4-px weights upsampled bilinearly
+(still convex weights over depth). The keys depend on the field only, so the
 encoder computes them (unit norm) and the ``Radiance`` carries them. The bins' depth code in K
 and the learnable temperature τ are our additions: without them a target-independent field
 gives no way to tell the bins apart. Because net_V is a 1×1 conv and the weights sum to 1, V
@@ -70,20 +72,23 @@ class FSCAPool(nn.Module):
             sim = sim.addcmul_(q[:, None, k], keys[:, :, k].float())               # no (B,D,d_k,h,w) temp
         return torch.softmax((self.log_tau.exp() * key_scale) * sim, dim=1)
 
-    def forward(self, fea: torch.Tensor, keys: torch.Tensor, rel_target_um: torch.Tensor,
-                fea_scale: torch.Tensor | None = None, key_scale: float = 1.0) -> torch.Tensor:
+    def forward(self, fea: torch.Tensor, keys: torch.Tensor | None, rel_target_um: torch.Tensor,
+                fea_scale: torch.Tensor | None = None, key_scale: float = 1.0,
+                weights: torch.Tensor | None = None) -> torch.Tensor:
         """fea (B, D, C, h, w), keys (B, D, d_k, h, w), rel_target_um (B, h, w) or (B, 1, 1) -> (B, C, h, w).
 
         A quantised field (`radiance.CompactRadiance`) is pooled as stored: ``fea`` int8 with a
         per-channel ``fea_scale`` (B, 1, C, 1, 1), ``keys`` int8 × ``key_scale``. Pooling is linear
         in ``fea`` per channel and the similarity in the keys, so the scales are applied once to
-        the pooled features and to the similarities instead of to every stored value."""
+        the pooled features and to the similarities instead of to every stored value.
+        ``weights`` (B, D, h, w), given instead of ``keys``, are attention weights computed
+        elsewhere (a coarser scale's, upsampled, for a field without keys at this scale)."""
         if self.mode == "max":
             pooled = fea.amax(1).float()
         elif self.mode == "mean":
             pooled = fea.float().mean(1)
         else:
-            a = self.attention(keys, rel_target_um, key_scale)
+            a = weights if weights is not None else self.attention(keys, rel_target_um, key_scale)
             pooled = a[:, :1] * fea[:, 0].float()
             for d in range(1, fea.shape[1]):
                 pooled = pooled.addcmul_(a[:, d:d + 1], fea[:, d].float())
@@ -106,8 +111,9 @@ class _Stage(nn.Module):
             self.conv = nn.Conv2d(channels, channels, 3, padding=1)
         self.up = nn.ConvTranspose2d(channels, out, 2, stride=2) if out else None
 
-    def forward(self, fea, keys, rel_target, incoming, extra=None, extra_cond=None, scales=(None, 1.0)):
-        x = self.pool(fea, keys, rel_target, *scales)
+    def forward(self, fea, keys, rel_target, incoming, extra=None, extra_cond=None, scales=(None, 1.0),
+                weights=None):
+        x = self.pool(fea, keys, rel_target, *scales, weights=weights)
         if incoming is not None:
             x = self.join(torch.cat([x, incoming], 1))
         if extra is not None:
@@ -159,16 +165,20 @@ class RefocusDecoder(nn.Module):
             g = torch.where(gap[:, i].abs() < g.abs(), gap[:, i], g)
         gap = g                                                         # signed, µm, to the nearest plane
         r1, r2, r3 = radiance.latents
-        k1, k2, k3 = radiance.keys
+        k1, k2, k3 = radiance.keys if len(radiance.keys) == 3 else (None, *radiance.keys)
         q1, q2, q3 = radiance.latent_scales or (None, None, None)
         ks = radiance.key_scale
         rel_t = target - radiance.z_um.mean(1)[:, None, None]
         t1, t2, t3 = _pyramid(rel_t)
         x = self.s3(r3, k3, t3, None, scales=(q3, ks))
-        x = self.s2(r2, k2, t2, x, scales=(q2, ks))
+        a1 = a2 = None
+        if k1 is None and self.s2.pool.mode == "fsca":   # no fine keys: the 1/4-px attention, upsampled
+            a2 = self.s2.pool.attention(k2, t2, ks)
+            a1 = F.interpolate(a2, scale_factor=2, mode="bilinear", align_corners=False)
+        x = self.s2(r2, k2, t2, x, scales=(q2, ks), weights=a2)
         extra = self.base_in(F.pixel_unshuffle(base * 2 - 1, 2))
         gcond = self.gap_cond(_pyramid(gap)[0])
-        x = self.s1(r1, k1, t1, x, extra, gcond, scales=(q1, ks))
+        x = self.s1(r1, k1, t1, x, extra, gcond, scales=(q1, ks), weights=a1)
         y = F.pixel_shuffle(self.head(x), 2)
         r, a, b = y[:, :3], y[:, 3:4], y[:, 4:5]
         out = base + a * fine + b * coarse + r

@@ -17,7 +17,8 @@ with latents at 1/2, 1/4 and 1/8 of the input px, and the FSCA keys of each scal
    per-pixel 3-tap depth conv, fused by a 1×1 conv (the spatial/depth split of the thesis'
    ref. [214], made depthwise for a 2-core CPU) — with 2× spatial downsampling between
    stages, self-attention along depth (stages 2–3) and windowed intra-slice attention at 1/8.
-4. Key heads: K_d = normalise(W_K · fea_d + A · φ(z_d − z̄)) per scale (net_K of Eq. 5.5).
+4. Key heads: K_d = normalise(W_K · fea_d + A · φ(z_d − z̄)) per scale (net_K of Eq. 5.5), at
+   all three scales or (``fine_keys=False``) at 1/4 and 1/8 px only.
 Nothing here sees the target focus: the field is computed once per region and cached.
 """
 from __future__ import annotations
@@ -121,7 +122,7 @@ def _per_slice(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 class RadianceEncoder(nn.Module):
     def __init__(self, channels: tuple[int, int, int] = (12, 24, 48), key_dim: int = DEPTH_FEATURES,
-                 image_attention: bool = False):
+                 image_attention: bool = False, fine_keys: bool = True):
         super().__init__()
         c1, c2, c3 = channels
         self.image = ImageEncoder(c1, image_attention)
@@ -134,7 +135,8 @@ class RadianceEncoder(nn.Module):
         self.intra3 = WindowAttention(c3, window=8, heads=4)
         self.attn3 = DepthAttention(c3, heads=4)
         self.stage3 = nn.ModuleList([Separable3DBlock(c3), Separable3DBlock(c3)])
-        self.keys = nn.ModuleList([KeyHead(c, key_dim) for c in channels])
+        self.keyed_scales = 3 if fine_keys else 2           # keys for the coarsest ``keyed_scales`` scales
+        self.keys = nn.ModuleList([KeyHead(c, key_dim) for c in channels[3 - self.keyed_scales:]])
 
     def forward(self, stack: torch.Tensor, focus_um: torch.Tensor, z_um: torch.Tensor) -> Radiance:
         b, n, _, H, W = stack.shape
@@ -160,5 +162,5 @@ class RadianceEncoder(nn.Module):
         for blk in self.stage3:
             x = blk(x)
         lat = (r1, r2, x)
-        keys = tuple(head(f, rel_z) for head, f in zip(self.keys, lat))
+        keys = tuple(head(f, rel_z) for head, f in zip(self.keys, lat[3 - self.keyed_scales:]))
         return Radiance(lat, keys, z_um, (H, W), stack, focus_um)

@@ -12,8 +12,9 @@ Methods, all given exactly those inputs at their nominal z (µm):
 
 * ``finefocus``: the refocusing model (the shipped one unless another is given), run as the
   viewer's `RefocusedSlide` runs it: at a pitch other than 0.25 µm/px (beyond ±20 %,
-  ``model_scale``) the planes are resampled bicubically to 0.25 µm/px, encoded, decoded at z_k
-  and resampled back;
+  ``model_scale``) the planes are resampled bicubically to 0.25 µm/px, encoded and decoded at
+  z_k; the output is brought back by `native_pitch.to_native_pitch` (area-averaged for coarser
+  slides; for finer ones the model's correction of the blend is added to the native blend);
 * ``linear``: the linear blend of the two inputs around z_k (= its two neighbours in both sets);
 * ``nearest``: the input plane nearest z_k (a tie goes to the lower z);
 * ``optics``: `optics_baseline.OpticsRefocus` at the slide's µm/px (best focus estimated from
@@ -46,6 +47,7 @@ import torch.nn.functional as F
 from .baselines import blend, linear_weights, nearest_weights
 from .image_metrics import as_tensor, psnr, ssim
 from .model import MAX_PLANES
+from .native_pitch import to_native_pitch
 from .optics_baseline import OpticsRefocus
 from .sharpness import foreground_mask, gradient_energy
 
@@ -91,13 +93,13 @@ def _u8(x: torch.Tensor) -> np.ndarray:
 def _finefocus(model, planes: np.ndarray, zin, z: float, scale: float) -> np.ndarray:
     h, w = planes.shape[1:3]
     x = torch.from_numpy(planes).permute(0, 3, 1, 2).float() / 255.0
-    if scale != 1.0:
-        x = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)
-    field = model.encode(x[None], torch.tensor([zin], dtype=torch.float32))
-    out = model.decode(field, torch.tensor([float(z)]))
-    if scale != 1.0:
-        out = F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False)
-    return _u8(out)
+    xs = x if scale == 1.0 else F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)
+    focus = torch.tensor([zin], dtype=torch.float32)
+    out = model.decode(model.encode(xs[None], focus), torch.tensor([float(z)]))
+    native = None
+    if scale < 1.0:
+        native = torch.from_numpy(_blend(planes, zin, z, linear_weights)).permute(2, 0, 1)[None].float() / 255.0
+    return _u8(to_native_pitch(out, xs[None], focus, torch.tensor([float(z)]), native, (h, w)))
 
 
 def _blend(planes: np.ndarray, zin, z: float, weights) -> np.ndarray:

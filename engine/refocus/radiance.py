@@ -31,7 +31,7 @@ __all__ = ["Radiance"]
 @dataclass(frozen=True)
 class Radiance:
     latents: tuple[torch.Tensor, ...]   # 3 × (B, D, C_s, H_s, W_s), finest first
-    keys: tuple[torch.Tensor, ...]      # 3 × (B, D, d_k, H_s, W_s), unit norm along d_k
+    keys: tuple[torch.Tensor, ...]      # 3 (or 2: 1/4 and 1/8 px) × (B, D, d_k, H_s, W_s), unit norm along d_k
     z_um: torch.Tensor                  # (B, D) µm per depth bin
     size: tuple[int, int]               # (H, W) px of the encoded images
     images: torch.Tensor                # (B, N, 3, Hp, Wp) input planes in [0, 1], padded to ×8
@@ -43,7 +43,7 @@ class Radiance:
 
     def __post_init__(self):
         object.__setattr__(self, "_blurred", {})
-        if len(self.latents) != 3 or len(self.keys) != 3:
+        if len(self.latents) != 3 or len(self.keys) not in (2, 3):
             raise ValueError(f"a Radiance has 3 scales, got {len(self.latents)} latents, {len(self.keys)} keys")
         b, d = self.z_um.shape
         for lat in (*self.latents, *self.keys):
@@ -130,7 +130,7 @@ class CompactRadiance:
 
     latents: tuple[torch.Tensor, ...]        # 3 × int8 (B, D, C_s, H_s, W_s)
     latent_scales: tuple[torch.Tensor, ...]  # 3 × float32 (B, 1, C_s, 1, 1)
-    keys: tuple[torch.Tensor, ...]           # 3 × int8 (B, D, d_k, H_s, W_s), unit keys × 127
+    keys: tuple[torch.Tensor, ...]           # 3 (or 2) × int8 (B, D, d_k, H_s, W_s), unit keys × 127
     z_um: torch.Tensor
     size: tuple[int, int]
     images: torch.Tensor                     # uint8 (B, N, 3, Hp, Wp)

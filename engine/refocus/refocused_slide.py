@@ -38,6 +38,7 @@ from ..tiles.grid import level_px_to_level0
 from ..tiles.request import TileRequest
 from .baselines import blend, linear_weights
 from .model import MAX_PLANES, RefocusNet
+from .native_pitch import to_native_pitch
 from .radiance import CompactRadiance, Radiance
 
 __all__ = ["RefocusedSlide", "RadianceCache", "model_scale", "shipped_model", "BLOCK", "HALO"]
@@ -292,9 +293,17 @@ class RefocusedSlide(Slide):
         target = self._target(bx * B - M, by * B - M, bw + 2 * M, bh + 2 * M, rad.size)
         with torch.no_grad():
             out = model.decode(rad, target)
-        s = model_scale(self.mpp)
-        if s != 1.0:
-            out = F.interpolate(out, size=(bh + 2 * M, bw + 2 * M), mode="bicubic", align_corners=False)
+        size = (bh + 2 * M, bw + 2 * M)
+        if out.shape[-2:] != size:
+            native = None
+            if out.shape[-2] < size[0] and target.numel() == 1:    # finer than the model: keep its px
+                mix = self._blend(0, bx * B - M, by * B - M, size[1], size[0])
+                native = torch.from_numpy(mix).permute(2, 0, 1)[None].float().div_(255.0)
+            if native is None and out.shape[-2] < size[0]:         # a per-pixel target: plain resampling
+                out = F.interpolate(out, size=size, mode="bicubic", align_corners=False)
+            else:
+                focus = torch.tensor([[self.base.planes_um[i] for i in self.encoded_planes]], dtype=torch.float32)
+                out = to_native_pitch(out, rad.images, focus, target, native, size)
         img = (out[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
         return np.ascontiguousarray(img[M:M + bh, M:M + bw])
 

@@ -74,6 +74,10 @@ class TrainConfig:
     pool: str = "fsca"
     channels: tuple[int, int, int] = (12, 16, 32)
     depth: int = 8
+    fine_keys: bool = True          # FSCA keys at all three scales (False: at 1/4 and 1/8 px only)
+    tissue_version: int = 1         # phantom tissue model of the training slides rendered first
+    textures: int = 0               # real-texture cache files (16 crops each) rendered first (texture_stacks)
+    augment: bool = False           # stain / grey / pitch / JPEG variation (dataset.scanner_variation)
     val_every: int = 200
     val_examples: int = 6           # per plane count 1..5
     resume: bool = False
@@ -163,10 +167,13 @@ def train(cfg: TrainConfig, log=print) -> dict:
     torch.manual_seed(cfg.seed)
     ck = Path(cfg.checkpoints)
     data_dir, val_dir = ck / "data", ck / "val"
-    build_cache(data_dir, training_seeds(cfg.slides), log=log)
+    build_cache(data_dir, training_seeds(cfg.slides), log=log, tissue_version=cfg.tissue_version)
+    if cfg.textures:
+        from .texture_stacks import build_texture_cache
+        build_texture_cache(data_dir, cfg.textures, log=log)
     build_cache(val_dir, [VAL_SEED], crops_per_slide=8, log=log)
     paths = sorted(data_dir.glob("*[0-9].npz"))
-    sampler = FocalStackSampler(load_cache(paths), crop=cfg.crop, seed=cfg.seed + len(paths))
+    sampler = FocalStackSampler(load_cache(paths), crop=cfg.crop, seed=cfg.seed + len(paths), augment=cfg.augment)
     vset = validation_set(load_cache(sorted(val_dir.glob("*[0-9].npz"))), cfg.crop, cfg.val_examples)
     user = None
     if cfg.stacks:
@@ -182,8 +189,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     if cfg.resume and last.exists():
         blob = torch.load(last, map_location="cpu", weights_only=True)
         c = blob["config"]
-        model = RefocusNet(depth=c["depth"], channels=tuple(c["channels"]), bin_step_um=c["bin_step_um"],
-                           pool=c["pool"], image_attention=c.get("image_attention", False))
+        model = RefocusNet.from_config(c)
         model.load_state_dict(blob["state"])
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         opt.load_state_dict(blob["optim"])
@@ -196,7 +202,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
             model, _ = load_model(start)
             log(f"no checkpoint in {ck}: fine-tuning the weights {start}")
         else:
-            model = RefocusNet(depth=cfg.depth, channels=cfg.channels, pool=cfg.pool)
+            model = RefocusNet(depth=cfg.depth, channels=cfg.channels, pool=cfg.pool, fine_keys=cfg.fine_keys)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     model.train()
     disc = FocusDiscriminator() if cfg.gan else None          # created after the model: same model init
@@ -289,6 +295,6 @@ def train(cfg: TrainConfig, log=print) -> dict:
             new = sorted(data_dir.glob("*[0-9].npz"))
             if len(new) > len(paths):
                 paths = new
-                sampler = FocalStackSampler(load_cache(paths), crop=cfg.crop, seed=cfg.seed + step)
+                sampler = FocalStackSampler(load_cache(paths), crop=cfg.crop, seed=cfg.seed + step, augment=cfg.augment)
                 log(f"now training on {len(paths)} slides")
     return {"step": step, "best_val_ssim": best, "history": history}

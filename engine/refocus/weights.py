@@ -46,8 +46,7 @@ def load_model(path: Path) -> tuple[RefocusNet, dict]:
     """(model in eval mode, meta) from a weights file."""
     blob = load_blob(path, ("config", "state"), "refocus")
     cfg = blob["config"]
-    model = RefocusNet(depth=cfg["depth"], channels=tuple(cfg["channels"]), bin_step_um=cfg["bin_step_um"],
-                       pool=cfg["pool"], image_attention=cfg.get("image_attention", False))
+    model = RefocusNet.from_config(cfg)
     model.load_state_dict(blob["state"])
     return model.eval(), dict(blob.get("meta", {}))
 
