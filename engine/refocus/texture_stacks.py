@@ -8,13 +8,15 @@ of ../shared/data/stacks, which are evaluation only) becomes a thin absorbing la
 z₀(x, y) (a random plane, tilted by up to ``MAX_TILT_UM`` over the crop), and its image at every
 focus of ``dataset.Z_GRID_UM`` is rendered through the optics:
 
-    OD(z) = F⁻¹[ F[OD₀] · OTF(z − z₀ − s_c) / max(OTF(−s_c), OTF_FLOOR) ]      per channel c
+    OD(z) = F⁻¹[ F[OD₀] · clip(OTF(z − z₀ − s_c) / OTF(−s_c), −1, 1) ]      per channel c
 
 OD₀ = −log₁₀(I / glass) is the crop's optical density (Beer–Lambert; glass = the image's bright
 percentile), OTF Hopkins' defocus OTF of `phantom.optics` (NA drawn per crop from ``NA_RANGE``,
 the detector pixel included), s_c the channel's focal shift. Dividing by the in-focus OTF treats
-the real capture as what the objective already made of the layer in focus (regularised where
-that OTF is small), so the truth at z₀ is the real crop itself and nothing is sharpened. A
+the real capture as what the objective already made of the layer in focus, so the image at z₀ is
+the real crop itself (the ratio is 1); the clip keeps every frequency from growing (no defocus is
+ever sharper than the capture: nothing is sharpened), and frequencies where the in-focus OTF
+vanishes (< ``OTF_EPS``) are dropped. A
 spatially varying z₀ is rendered by interpolating, per pixel, between the two rendered offsets
 around z − z₀ (every ``OFFSET_STEP_UM``). Kinds of crop (``KINDS``):
 
@@ -55,7 +57,7 @@ KIND_PROBS = (0.5, 0.25, 0.25)
 #: Numerical apertures drawn per crop (dry objectives of 20× and 40× scanners).
 NA_RANGE = (0.5, 0.95)
 MODEL_PX_UM = 0.25
-OTF_FLOOR = 0.2
+OTF_EPS = 1e-3
 OFFSET_STEP_UM = 0.125
 MAX_TILT_UM = 0.75
 GAP_UM = (1.0, 3.0)
@@ -99,7 +101,7 @@ def render_layers(layers: list[tuple[np.ndarray, np.ndarray]], glass: np.ndarray
             rendered = np.empty((len(offsets), h, w))
             for k, off in enumerate(offsets):
                 otf = np.interp(nu, prof_nu, otf_defocus(prof_nu, off - shift, lam, na, o.n_immersion)) * pixel
-                ratio = otf / np.maximum(focus, OTF_FLOOR)
+                ratio = np.where(focus > OTF_EPS, np.clip(otf / np.maximum(focus, OTF_EPS), -1.0, 1.0), 0.0)
                 rendered[k] = np.fft.irfft2(spec * ratio, s=(hp, wp))[_PAD:_PAD + h, _PAD:_PAD + w]
             for zi, z in enumerate(z_grid):
                 t = np.clip((z - z0 - offsets[0]) / OFFSET_STEP_UM, 0, len(offsets) - 1 - 1e-9)

@@ -100,3 +100,25 @@ def test_radiance_select_half_precision_and_size():
     assert torch.allclose(out_batch[1:2], out_full, atol=1e-6)     # the cached blurs follow select()
     assert one.batch == 1 and half.nbytes < field.nbytes
     assert (out_full - out_half).abs().max() < 2e-2
+
+
+def test_a_field_without_fine_keys_pools_the_finest_scale_with_the_coarser_attention():
+    """fine_keys=False: keys at 1/4 and 1/8 px only; the finest scale's pooling weights are the
+    1/4-px attention upsampled, so they still sum to 1 over depth and follow the target."""
+    model = _perturbed(RefocusNet(**TINY, fine_keys=False))
+    stack, focus = _stack(3, 64, 64)
+    with torch.no_grad():
+        field = model.encode(stack, focus)
+        a = model.decode(field, torch.tensor([0.4]))
+        b = model.decode(field, torch.tensor([-0.9]))
+        compact = model.decode(field.compact().dense(), torch.tensor([0.4]))
+    assert len(field.keys) == 2 and field.keys[0].shape[-2:] == (16, 16)
+    assert (a - b).abs().mean() > 1e-4
+    assert (a - compact).abs().max() < 0.02
+    full = RefocusNet(**TINY)
+    with torch.no_grad():
+        assert field.compact().nbytes < full.encode(stack, focus).compact().nbytes
+    again = RefocusNet.from_config(model.config)
+    again.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.equal(again.eval().decode(again.encode(stack, focus), torch.tensor([0.4])), a)
