@@ -17,7 +17,7 @@ from ..focusmap import FocusMap
 from ..focusmap.auto import best_focus_fill
 from ..slides.base import Slide
 
-__all__ = ["all_in_focus_region", "AllInFocus"]
+__all__ = ["all_in_focus_region", "all_in_focus_map", "AllInFocus"]
 
 #: Rows rendered between two looks at ``cancelled`` (level-0 px; a multiple of the 128 µm blocks
 #: at 0.25 µm/px, so a strip decodes each block row once).
@@ -39,13 +39,19 @@ class AllInFocus:
         return f"all in focus (best focus {known.min():+.2f} to {known.max():+.2f} µm)"
 
 
+def all_in_focus_map(slide: Slide) -> FocusMap:
+    """The empty focus map an all-in-focus rendering fills: the slide's geometry, and the
+    captured plane nearest z = 0 where no depth is found (glass)."""
+    return FocusMap(*slide.dimensions, default_um=slide.planes_um[slide.nearest_plane(0.0)])
+
+
 def all_in_focus_region(slide: Slide, region: tuple[int, int, int, int], *, cache=None,
                         cancelled: Callable[[], bool] | None = None) -> AllInFocus:
     """The all-in-focus snapshot of ``region``; ValueError (naming the slide) when it cannot be made."""
     from ..refocus.focus_mapped_slide import FocusMappedSlide
 
     x, y, w, h = region
-    fm = FocusMap(*slide.dimensions, default_um=slide.planes_um[slide.nearest_plane(0.0)])
+    fm = all_in_focus_map(slide)
     depth = best_focus_fill(slide, fm, region, cancelled=cancelled)
     mapped = FocusMappedSlide(slide, fm, cache=cache)
     pixels = np.empty((h, w, 3), np.uint8)

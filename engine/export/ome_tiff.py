@@ -23,7 +23,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..slides.base import Slide
+from ..slides.base import Level, Slide
 
 COMPRESSIONS = {"zlib": ("zlib", None), "deflate": ("zlib", None),
                 "jpeg": ("jpeg", {"level": 90}), "none": (None, None)}
@@ -73,55 +73,83 @@ def write_ome_tiff(path: str | Path, slide: Slide, *, tile: int = 512,
     compression : ``"zlib"`` (lossless), ``"jpeg"`` (lossy) or ``"none"``.
     progress : called as ``progress(done_tiles, total_tiles)`` after every tile.
     """
-    import tifffile
-
-    path = Path(path)
-    if tile <= 0 or tile % 16:
-        raise ValueError(f"tile must be a positive multiple of 16, got {tile}")
-    if compression not in COMPRESSIONS:
-        raise ValueError(f"compression must be one of {sorted(COMPRESSIONS)}, got {compression!r}")
     levels = list(range(slide.level_count)) if levels is None else [int(i) for i in levels]
     if not levels or levels[0] != 0 or sorted(set(levels)) != levels:
         raise ValueError(f"levels must start with 0 and increase, got {levels}")
     if levels[-1] >= slide.level_count:
         raise ValueError(f"slide has {slide.level_count} levels, asked for level {levels[-1]}")
-    codec, codec_args = COMPRESSIONS[compression]
-    planes = [float(z) for z in slide.planes_um]
-    n = len(planes)
-    raw_bytes = sum(slide.levels[i].width * slide.levels[i].height * 3 * n for i in levels)
+    check_tiling(tile, compression)
+    n = slide.plane_count
     total = sum(n * math.ceil(slide.levels[i].width / tile) * math.ceil(slide.levels[i].height / tile)
                 for i in levels)
-    metadata: dict = {"axes": "ZYXS", "Name": Path(slide.path).name if slide.path else slide.format}
-    if slide.mpp:
-        metadata.update(PhysicalSizeX=float(slide.mpp[0]), PhysicalSizeXUnit="µm",
-                        PhysicalSizeY=float(slide.mpp[1]), PhysicalSizeYUnit="µm")
+    counter = [0]
+    return write_tiled_ome_tiff(
+        path, [slide.levels[i] for i in levels],
+        lambda k: _tiles(slide, levels[k], tile, counter, total, progress),
+        planes_um=slide.planes_um, mpp=slide.mpp,
+        name=Path(slide.path).name if slide.path else slide.format, tile=tile, compression=compression)
+
+
+def check_tiling(tile: int, compression: str) -> None:
+    """ValueError unless ``tile`` is a positive multiple of 16 and ``compression`` is known."""
+    if tile <= 0 or tile % 16:
+        raise ValueError(f"tile must be a positive multiple of 16, got {tile}")
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be one of {sorted(COMPRESSIONS)}, got {compression!r}")
+
+
+def write_tiled_ome_tiff(path: str | Path, levels: Sequence[Level],
+                         tiles: Callable[[int], Iterator[np.ndarray]], *, planes_um: Sequence[float],
+                         mpp: tuple[float, float] | None, name: str, tile: int = 512,
+                         compression: str = "zlib", dtype=np.uint8, samples: int = 3) -> Path:
+    """The OME-TIFF layout of `write_ome_tiff` (module docstring) for any tile source: ``levels``
+    (finest first, ``downsample`` from level 0), ``tiles(k)`` yielding level ``k``'s tiles of
+    every plane, plane by plane, row-major, edge tiles cropped, each (h, w, samples) — or (h, w)
+    when ``samples`` is 1 — of ``dtype``. uint8 RGB (``samples`` 3) or one channel of any dtype
+    (e.g. float32). Written to ``path`` + ".part" and renamed onto ``path`` when complete."""
+    import tifffile
+
+    path = Path(path)
+    check_tiling(tile, compression)
+    if samples not in (1, 3):
+        raise ValueError(f"samples must be 1 or 3, got {samples}")
+    dtype = np.dtype(dtype)
+    codec, codec_args = COMPRESSIONS[compression]
+    if codec == "jpeg" and dtype != np.uint8:
+        raise ValueError(f"jpeg compression needs uint8 samples, got {dtype}")
+    planes = [float(z) for z in planes_um]
+    n = len(planes)
+    raw_bytes = sum(lv.width * lv.height * samples * dtype.itemsize * n for lv in levels)
+    metadata: dict = {"axes": "ZYXS" if samples == 3 else "ZYX", "Name": name}
+    if mpp:
+        metadata.update(PhysicalSizeX=float(mpp[0]), PhysicalSizeXUnit="µm",
+                        PhysicalSizeY=float(mpp[1]), PhysicalSizeYUnit="µm")
     if n > 1:
         spacing = float(np.mean(np.diff(planes)))
         if spacing > 0:
             metadata.update(PhysicalSizeZ=spacing, PhysicalSizeZUnit="µm")
     metadata["Plane"] = {"PositionZ": planes, "PositionZUnit": ["µm"] * n}
-    counter = [0]
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written beside the target and renamed onto it when complete: an interrupted or failed
     # export never leaves a truncated file under the final name (nor destroys one already there).
     part = path.with_name(path.name + ".part")
     try:
         with tifffile.TiffWriter(part, bigtiff=raw_bytes > (2 << 30) - (64 << 20), ome=True) as tif:
-            for k, level in enumerate(levels):
-                lv = slide.levels[level]
+            for k, lv in enumerate(levels):
+                shape = (n, lv.height, lv.width) + ((3,) if samples == 3 else ())
                 options = dict(
-                    shape=(n, lv.height, lv.width, 3), dtype=np.uint8, tile=(tile, tile),
-                    photometric="rgb", compression=codec, compressionargs=codec_args,
+                    shape=shape, dtype=dtype, tile=(tile, tile),
+                    photometric="rgb" if samples == 3 else "minisblack",
+                    compression=codec, compressionargs=codec_args,
                 )
-                if slide.mpp:
-                    options.update(resolution=(1e4 / (slide.mpp[0] * lv.downsample),
-                                               1e4 / (slide.mpp[1] * lv.downsample)),
+                if mpp:
+                    options.update(resolution=(1e4 / (mpp[0] * lv.downsample),
+                                               1e4 / (mpp[1] * lv.downsample)),
                                    resolutionunit="CENTIMETER")
-                data = _tiles(slide, level, tile, counter, total, progress)
                 if k == 0:
-                    tif.write(data, subifds=len(levels) - 1, metadata=metadata, **options)
+                    tif.write(tiles(k), subifds=len(levels) - 1, metadata=metadata, **options)
                 else:
-                    tif.write(data, subfiletype=1, metadata=None, **options)
+                    tif.write(tiles(k), subfiletype=1, metadata=None, **options)
         os.replace(part, path)
     except BaseException:
         part.unlink(missing_ok=True)
