@@ -178,7 +178,7 @@ def _data(args) -> int:
     build_cache(args.checkpoints / "val", [VAL_SEED], crops_per_slide=8, log=log)
     build_cache(args.checkpoints / "data", seeds, log=log, tissue_version=args.tissue_version)
     if args.textures > 0:
-        from ..refocus.texture_stacks import build_texture_cache
+        from ..phantom.texture_layers import build_texture_cache
         if not build_texture_cache(args.checkpoints / "data", args.textures, log=log):
             raise UserError("refocus data: --textures needs the real images of ../shared/data "
                             "(or $FINEFOCUS_SHARED_DATA); none found")

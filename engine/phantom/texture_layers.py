@@ -1,4 +1,4 @@
-"""Training focal stacks made of real tissue: in-focus real images imaged as thin layers through
+"""Focal stacks made of real tissue: in-focus real images imaged as thin layers through
 the phantom's optics.
 
 The phantom gives exact 3-D truth but only its own textures; real scans give real textures but
@@ -6,7 +6,7 @@ no focal stacks. Here each crop of a real in-focus image (``REAL_TEXTURES``: the
 references of `phantom.realism_references`, 20× scans at ≈ 0.5 µm/px — never the focal stacks
 of ../shared/data/stacks, which are evaluation only) becomes a thin absorbing layer at a depth
 z₀(x, y) (a random plane, tilted by up to ``MAX_TILT_UM`` over the crop), and its image at every
-focus of ``dataset.Z_GRID_UM`` is rendered through the optics:
+focus of a grid (``Z_GRID_UM``: −3 … +3 µm every 0.25 µm) is rendered through the optics:
 
     OD(z) = F⁻¹[ F[OD₀] · clip(OTF(z − z₀ − s_c) / OTF(−s_c), −1, 1) ]      per channel c
 
@@ -30,9 +30,10 @@ Scale: a crop is rendered at the model's 0.25 µm/px, either as a 0.5 µm/px sca
 (finer texture, real statistics). Crops are taken from the most detailed tissue windows of each
 image (gradient energy in the top half), i.e. its in-focus regions.
 
-Output: the crop cache format of `dataset.build_cache` — ``grid`` (K, Z, H, W, 3) uint8, ``z``
+Output: the crop cache format of `refocus.dataset.build_cache` — ``grid`` (K, Z, H, W, 3) uint8, ``z``
 (Z,) µm, ``zstar`` (K, H, W) µm (the z₀ map; for two layers the z of the denser one per px) and
-``aif`` (K, H, W, 3) (every layer in focus) — so `dataset.FocalStackSampler` trains on both.
+``aif`` (K, H, W, 3) (every layer in focus) — so `refocus.dataset.FocalStackSampler` trains on both (and focus-quality training can label
+patches of any plane with |z − z*|).
 """
 from __future__ import annotations
 
@@ -43,10 +44,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..phantom.optics import Optics, otf_defocus
-from ..phantom.realism_references import REFERENCES, default_data_dir, load_image
-from ..phantom.realism_measures import tissue_mask
-from .dataset import CROP, Z_GRID_UM
+from .optics import Optics, otf_defocus
+from .realism_measures import tissue_mask
+from .realism_references import REFERENCES, default_data_dir, load_image
 
 __all__ = ["REAL_TEXTURES", "KINDS", "render_layers", "texture_crops", "load_textures", "build_texture_cache", "NA_RANGE"]
 
@@ -57,6 +57,9 @@ KIND_PROBS = (0.5, 0.25, 0.25)
 #: Numerical apertures drawn per crop (dry objectives of 20× and 40× scanners).
 NA_RANGE = (0.5, 0.95)
 MODEL_PX_UM = 0.25
+#: Crop side (px at 0.25 µm/px) and focus grid (µm) by default: the refocus training crops'.
+CROP = 256
+Z_GRID_UM = np.round(np.arange(-3.0, 3.0 + 1e-6, 0.25), 4)
 OTF_EPS = 1e-3
 OFFSET_STEP_UM = 0.125
 MAX_TILT_UM = 0.75

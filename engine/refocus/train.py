@@ -76,7 +76,7 @@ class TrainConfig:
     depth: int = 8
     fine_keys: bool = True          # FSCA keys at all three scales (False: at 1/4 and 1/8 px only)
     tissue_version: int = 1         # phantom tissue model of the training slides rendered first
-    textures: int = 0               # real-texture cache files (16 crops each) rendered first (texture_stacks)
+    textures: int = 0               # real-texture cache files (16 crops each) rendered first (phantom.texture_layers)
     augment: bool = False           # stain / grey / pitch / JPEG variation (dataset.scanner_variation)
     val_every: int = 200
     val_examples: int = 6           # per plane count 1..5
@@ -169,7 +169,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     data_dir, val_dir = ck / "data", ck / "val"
     build_cache(data_dir, training_seeds(cfg.slides), log=log, tissue_version=cfg.tissue_version)
     if cfg.textures:
-        from .texture_stacks import build_texture_cache
+        from ..phantom.texture_layers import build_texture_cache
         build_texture_cache(data_dir, cfg.textures, log=log)
     build_cache(val_dir, [VAL_SEED], crops_per_slide=8, log=log)
     paths = sorted(data_dir.glob("*[0-9].npz"))

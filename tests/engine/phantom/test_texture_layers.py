@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.refocus.dataset import FocalStackSampler, Z_GRID_UM, jpeg_roundtrip, scanner_variation
-from engine.refocus.texture_stacks import (REAL_TEXTURES, _glass, _optical_density, build_texture_cache,
+from engine.phantom.texture_layers import Z_GRID_UM
+from engine.refocus.dataset import FocalStackSampler, jpeg_roundtrip, scanner_variation
+from engine.phantom.texture_layers import (REAL_TEXTURES, _glass, _optical_density, build_texture_cache,
                                            load_textures, render_layers, texture_crops)
 from tests.paths import SHARED_DATA
 
