@@ -58,6 +58,11 @@ class FocusMappedSlide(RefocusedSlide):
         return self._mix([(wt, self.base.read_region(level, x, y, w, h, i))
                           for i, wt in enumerate(weights) if wt.max() > 1e-6])
 
+    def level_mode(self, level: int) -> str:
+        """Level 0 is the model's; coarser levels blend per pixel (the optics are not applied to
+        a painted map)."""
+        return "model" if level == 0 else "blend"
+
     def stand_in(self, cached, request):
         """No stand-in: the blend weights of the knob's z say nothing about a painted map."""
         return None

@@ -14,9 +14,14 @@ How a region is made:
   block encoded once even when several tile reads ask for it at the same time). A focus change
   then only runs the decoder on the cached field and crops the margin. The encoder takes every
   captured plane (at most the 16 nearest the middle of the stack), each at its nominal z.
-* **Coarser levels** (downsample ≥ 2, ≥ 0.5 µm per px at 40×): the linear blend of the two
-  captured planes nearest z, read at that level. There a defocus blur of 1–2 µm spans a pixel
-  or less, and a coarse view must stay interactive while the fine tiles are computed.
+* **Coarser levels** (downsample ≥ 2): the model is not run there (a coarse view must stay
+  interactive while the fine tiles are computed). Where the defocus blur of z — its geometric
+  radius ``|z − z_p| · NA`` for the distance to the nearest captured plane z_p, NA 0.75 —
+  spans more than ``BLUR_PX`` px of the level, the level shows what the optics predict at the
+  level's own pitch (`optics_baseline.OpticsRefocus` on the captured planes read at that level,
+  with ``PAD_UM`` µm of real context around the region); where it spans less, the linear blend
+  of the two captured planes around z, which it is then indistinguishable from. So a knob turned
+  2 µm off a single 20× plane blurs the zoomed-out view too (``level_mode`` says which).
 
 The model works at 0.25 µm/px; a slide of another resolution is resampled there and back for
 each block (`model_scale`), and its blocks span the same 128 µm (``block_px`` level-0 px), so a
@@ -24,6 +29,7 @@ field costs the same memory at any scan resolution. Thread-safe: reads may run o
 """
 from __future__ import annotations
 
+import math
 import threading
 from functools import lru_cache
 from typing import Callable
@@ -39,6 +45,7 @@ from ..tiles.request import TileRequest
 from .baselines import blend, linear_weights
 from .model import MAX_PLANES, RefocusNet
 from .native_pitch import to_native_pitch
+from .optics_baseline import PAD_UM, OpticsRefocus
 from .radiance import CompactRadiance, Radiance
 
 __all__ = ["RefocusedSlide", "RadianceCache", "model_scale", "shipped_model", "BLOCK", "HALO"]
@@ -51,6 +58,10 @@ HALO = 32
 ON_PLANE_UM = 1e-3
 #: The model's pixel pitch (µm).
 MODEL_MPP = 0.25
+#: A coarser level shows the optics' refocusing where the defocus blur radius (µm of distance
+#: to the nearest captured plane × ``LEVEL_NA``) spans more than this many of its px.
+BLUR_PX = 1.0
+LEVEL_NA = 0.75
 #: Default memory for radiance fields: about 50 blocks of 576² px kept compact (int8).
 DEFAULT_RADIANCE_BYTES = 1 << 30
 #: Memory for the decoded blocks of one focus (uint8, 0.75 MB per 512² block: a 2560² view).
@@ -227,8 +238,10 @@ class RefocusedSlide(Slide):
     def _read(self, level: int, lx: int, ly: int, w: int, h: int, plane: int) -> np.ndarray:
         if self.captured_plane is not None:
             return self.base.read_region(level, self._level0(level, lx), self._level0(level, ly), w, h, self.captured_plane)
-        if level > 0 or self.blend_only:
+        if self.blend_only or (level > 0 and self.level_mode(level) == "blend"):
             return self._blend(level, lx, ly, w, h)
+        if level > 0:
+            return self._optics(level, lx, ly, w, h)
         out = np.empty((h, w, 3), np.uint8)
         B = self.block_px
         for by in range(ly // B, (ly + h - 1) // B + 1):
@@ -238,6 +251,51 @@ class RefocusedSlide(Slide):
                 xe, ye = min(lx + w, x0 + B), min(ly + h, y0 + B)
                 img = self.block(bx, by)
                 out[ys - ly:ye - ly, xs - lx:xe - lx] = img[ys - y0:ye - y0, xs - x0:xe - x0]
+        return out
+
+    def level_pitch_um(self, level: int) -> float:
+        """µm per px at ``level`` (the model's 0.25 µm/px assumed when the slide does not say)."""
+        mpp = self.mpp[0] if self.mpp and self.mpp[0] and self.mpp[0] > 0 else MODEL_MPP
+        return float(mpp) * float(self.levels[level].downsample)
+
+    def level_mode(self, level: int) -> str:
+        """How ``level`` is made at this z: ``"plane"`` (a captured plane's pixels), ``"model"``
+        (level 0), ``"optics"`` (the defocus blur spans more than ``BLUR_PX`` px there) or
+        ``"blend"`` (see the module docstring)."""
+        if self.captured_plane is not None:
+            return "plane"
+        if self.blend_only:
+            return "blend"
+        if level == 0:
+            return "model"
+        gap = min(abs(self.z_um - p) for p in self.base.planes_um)
+        return "optics" if gap * LEVEL_NA / self.level_pitch_um(level) > BLUR_PX else "blend"
+
+    def _optics(self, level: int, lx: int, ly: int, w: int, h: int) -> np.ndarray:
+        """The optics' prediction at z for a region of ``level``, from the captured planes at
+        that level (at most the 3 nearest z) with ``PAD_UM`` µm of context."""
+        px = self.level_pitch_um(level)
+        m = int(math.ceil(PAD_UM / px))
+        lw, lh = self.levels[level].width, self.levels[level].height
+        x0, y0 = max(0, lx - m), max(0, ly - m)
+        x1, y1 = min(lw, lx + w + m), min(lh, ly + h + m)
+        if x1 <= x0 or y1 <= y0:
+            return self._blend(level, lx, ly, w, h)
+        near = sorted(range(len(self.base.planes_um)), key=lambda i: abs(self.base.planes_um[i] - self.z_um))[:3]
+        near.sort(key=lambda i: self.base.planes_um[i])
+        X, Y = self._level0(level, x0), self._level0(level, y0)
+        planes = np.stack([self.base.read_region(level, X, Y, x1 - x0, y1 - y0, i) for i in near])
+        pred = OpticsRefocus(planes, [self.base.planes_um[i] for i in near], px).refocus(self.z_um)
+        out = np.full((h, w, 3), 255, np.uint8)
+        img = np.clip(pred * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        xs, ys = max(lx, x0), max(ly, y0)
+        xe, ye = min(lx + w, x1), min(ly + h, y1)
+        out[ys - ly:ye - ly, xs - lx:xe - lx] = img[ys - y0:ye - y0, xs - x0:xe - x0]
+        if (xe - xs, ye - ys) != (w, h):         # past the slide's edge: the blend's fill
+            blend = self._blend(level, lx, ly, w, h)
+            mask = np.ones((h, w), bool)
+            mask[ys - ly:ye - ly, xs - lx:xe - lx] = False
+            out[mask] = blend[mask]
         return out
 
     def _level0(self, level: int, l: int) -> int:
