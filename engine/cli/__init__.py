@@ -18,6 +18,7 @@ from ..slides.base import SlideError
 COMMAND_MODULES = (
     "slide_commands", "phantom_commands", "fqa_commands", "fusion_commands", "refocus_commands",
     "focusmap_commands",
+    "export_commands",
     "qc_commands",
 )
 
