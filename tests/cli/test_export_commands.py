@@ -154,3 +154,26 @@ def test_a_resume_of_another_export_is_refused(stack, tmp_path, capsys):
     one_error_line(capsys, "x.ome.tiff.partial", "--resume")
     assert main(["export", "refocus", stack, "--z", "1", "--out", str(out), "--quiet", "--resume"]) == 2
     one_error_line(capsys, "x.ome.tiff.partial.json", "different export", "kind")
+
+
+def test_progress_lines_give_done_total_and_an_eta_from_this_runs_tiles(monkeypatch):
+    import io
+
+    from engine.cli import export_commands
+
+    clock = iter([0.0, 10.0, 20.0, 22.0, 26.0, 30.0])
+    monkeypatch.setattr(export_commands.time, "monotonic", lambda: next(clock))
+    stream = io.StringIO()
+    report = export_commands.ExportProgress("export aif", stream, every_s=5.0)
+    report("tiles", 40, 100)            # resumed: 40 tiles taken over, not counted in the rate
+    report("tiles", 50, 100)            # 10 tiles in 10 s
+    report("tiles", 60, 100)
+    report("tiles", 60, 100)            # 2 s after the last line: not shown
+    report("tiles", 61, 100)            # 6 s after: shown
+    report("pyramid", 0, 0)             # an empty stage prints nothing
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "export aif: tiles 40/100 (40%)"
+    assert lines[1] == "export aif: tiles 50/100 (50%), 1.00 s each, ETA 0:00:50"
+    assert lines[2] == "export aif: tiles 60/100 (60%), 1.00 s each, ETA 0:00:40"
+    assert lines[3].startswith("export aif: tiles 61/100 (61%), 1.24 s each, ETA 0:00:48")
+    assert len(lines) == 4
