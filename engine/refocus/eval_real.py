@@ -14,7 +14,9 @@ Methods, all given exactly those inputs at their nominal z (µm):
   viewer's `RefocusedSlide` runs it: at a pitch other than 0.25 µm/px (beyond ±20 %,
   ``model_scale``) the planes are resampled bicubically to 0.25 µm/px, encoded and decoded at
   z_k; the output is brought back by `native_pitch.to_native_pitch` (area-averaged for coarser
-  slides; for finer ones the model's correction of the blend is added to the native blend);
+  slides; for finer ones the model's correction of the blend is added to the native blend),
+  that correction weighted by the model's trust on the inputs (`trust.loo_trust`: each input
+  plane held out and predicted from the others; never the held-out target);
 * ``linear``: the linear blend of the two inputs around z_k (= its two neighbours in both sets);
 * ``nearest``: the input plane nearest z_k (a tie goes to the lower z);
 * ``optics``: `optics_baseline.OpticsRefocus` at the slide's µm/px (best focus estimated from
@@ -48,6 +50,7 @@ from .baselines import blend, linear_weights, nearest_weights
 from .image_metrics import as_tensor, psnr, ssim
 from .model import MAX_PLANES
 from .native_pitch import to_native_pitch
+from .trust import loo_trust
 from .optics_baseline import OpticsRefocus
 from .sharpness import foreground_mask, gradient_energy
 
@@ -96,10 +99,11 @@ def _finefocus(model, planes: np.ndarray, zin, z: float, scale: float) -> np.nda
     xs = x if scale == 1.0 else F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)
     focus = torch.tensor([zin], dtype=torch.float32)
     out = model.decode(model.encode(xs[None], focus), torch.tensor([float(z)]))
+    alpha = loo_trust(model, xs[None], zin)[0]          # from the inputs alone
     native = None
     if scale < 1.0:
         native = torch.from_numpy(_blend(planes, zin, z, linear_weights)).permute(2, 0, 1)[None].float() / 255.0
-    return _u8(to_native_pitch(out, xs[None], focus, torch.tensor([float(z)]), native, (h, w)))
+    return _u8(to_native_pitch(out, xs[None], focus, torch.tensor([float(z)]), native, (h, w), alpha))
 
 
 def _blend(planes: np.ndarray, zin, z: float, weights) -> np.ndarray:

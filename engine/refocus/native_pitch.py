@@ -25,25 +25,31 @@ __all__ = ["to_native_pitch"]
 
 
 def to_native_pitch(out_model: torch.Tensor, planes_model: torch.Tensor, focus_um: torch.Tensor,
-                    target_um: torch.Tensor, base_native: torch.Tensor | None, size: tuple[int, int]) -> torch.Tensor:
+                    target_um: torch.Tensor, base_native: torch.Tensor | None, size: tuple[int, int],
+                    alpha: float = 1.0) -> torch.Tensor:
     """The model's output (B, 3, h, w) in [0, 1] at the model's pitch as (B, 3, H, W) at the
     slide's, ``size`` = (H, W).
 
     ``planes_model`` (B, N, 3, ≥h, ≥w): the planes the model was given (cropped to h, w here),
     ``focus_um`` (B, N) µm, ``target_um`` (B,) µm or (B, h, w); ``base_native`` (B, 3, H, W): the
     linear blend at the slide's pitch — needed when the slide is finer than the model (H > h),
-    ignored otherwise."""
+    ignored otherwise. ``alpha``: the trust in the model (`trust.loo_trust`): its correction of
+    the blend is weighted by it (1: as it is, 0: the blend)."""
     h, w = out_model.shape[-2:]
-    if (h, w) == tuple(size):
+    same = (h, w) == tuple(size)
+    if alpha < 1.0 or (not same and size[0] > h):
+        if not same and size[0] > h and base_native is None:
+            raise ValueError("a slide finer than the model needs its native blend")
+        b, n = planes_model.shape[:2]
+        t = torch.as_tensor(target_um, dtype=torch.float32)
+        t = t.reshape(b, 1, 1).expand(b, h, w) if t.ndim <= 1 else t
+        f = focus_um.float().reshape(b, n, 1, 1).expand(b, n, h, w)
+        base_model = blend(planes_model[..., :h, :w].float(), linear_weights(f, t))
+        correction = alpha * (out_model - base_model)
+        if not same and size[0] > h:
+            detail = F.interpolate(correction, size=size, mode="bicubic", align_corners=False)
+            return (base_native + detail).clamp(0, 1)
+        out_model = (base_model + correction).clamp(0, 1)
+    if same:
         return out_model
-    if size[0] < h:                      # slide coarser than the model: average back down
-        return F.interpolate(out_model, size=size, mode="area")
-    if base_native is None:
-        raise ValueError("a slide finer than the model needs its native blend")
-    b, n = planes_model.shape[:2]
-    t = torch.as_tensor(target_um, dtype=torch.float32)
-    t = t.reshape(b, 1, 1).expand(b, h, w) if t.ndim <= 1 else t
-    f = focus_um.float().reshape(b, n, 1, 1).expand(b, n, h, w)
-    base_model = blend(planes_model[..., :h, :w], linear_weights(f, t))
-    detail = F.interpolate(out_model - base_model, size=size, mode="bicubic", align_corners=False)
-    return (base_native + detail).clamp(0, 1)
+    return F.interpolate(out_model, size=size, mode="area")      # slide coarser than the model

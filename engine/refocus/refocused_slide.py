@@ -13,7 +13,9 @@ How a region is made:
   would show), into a `Radiance` that the shared `RadianceCache` keeps (bounded in bytes, each
   block encoded once even when several tile reads ask for it at the same time). A focus change
   then only runs the decoder on the cached field and crops the margin. The encoder takes every
-  captured plane (at most the 16 nearest the middle of the stack), each at its nominal z.
+  captured plane (at most the 16 nearest the middle of the stack), each at its nominal z. The
+  model's correction of the plane blend is weighted by its trust on this slide (`trust`,
+  measured once per slide on its own captured planes: 1 for a single plane).
 * **Coarser levels** (downsample ≥ 2): the model is not run there (a coarse view must stay
   interactive while the fine tiles are computed). Where the defocus blur of z — its geometric
   radius ``|z − z_p| · NA`` for the distance to the nearest captured plane z_p, NA 0.75 —
@@ -47,6 +49,7 @@ from .model import MAX_PLANES, RefocusNet
 from .native_pitch import to_native_pitch
 from .optics_baseline import PAD_UM, OpticsRefocus
 from .radiance import CompactRadiance, Radiance
+from .trust import slide_trust
 
 __all__ = ["RefocusedSlide", "RadianceCache", "model_scale", "shipped_model", "BLOCK", "HALO"]
 
@@ -103,6 +106,8 @@ class RadianceCache(ComputeOnceCache):
         return field.compact() if self.dtype == torch.int8 else field.to(self.dtype)
 
 
+_trust_by_slide: dict[tuple, float] = {}
+_trust_lock = threading.Lock()
 _default_cache: RadianceCache | None = None
 _default_lock = threading.Lock()
 
@@ -231,6 +236,18 @@ class RefocusedSlide(Slide):
         per_px = _radiance_bytes_per_model_px(self._model(), len(self.encoded_planes), self.cache.dtype)
         return int(per_px * side * side)
 
+    def trust(self) -> float:
+        """The model's trust on this slide's captured planes (`trust.slide_trust`; 1 for a single
+        plane), measured once per base slide and model and shared by every z."""
+        key = (self.base.uid, self.weights_tag)
+        with _trust_lock:
+            got = _trust_by_slide.get(key)
+        if got is None:
+            got = slide_trust(self._model(), self.base, self.encoded_planes, model_scale(self.mpp))
+            with _trust_lock:
+                _trust_by_slide[key] = got
+        return got
+
     def _model(self) -> RefocusNet:
         return self.model if self.model is not None else shipped_model()
 
@@ -352,16 +369,17 @@ class RefocusedSlide(Slide):
         with torch.no_grad():
             out = model.decode(rad, target)
         size = (bh + 2 * M, bw + 2 * M)
-        if out.shape[-2:] != size:
+        alpha = self.trust()
+        focus = torch.tensor([[self.base.planes_um[i] for i in self.encoded_planes]], dtype=torch.float32)
+        if out.shape[-2] < size[0] and target.numel() > 1:     # finer than the model, a per-pixel target:
+            out = to_native_pitch(out, rad.images, focus, target, None, out.shape[-2:], alpha)
+            out = F.interpolate(out, size=size, mode="bicubic", align_corners=False)   # plain resampling
+        else:
             native = None
-            if out.shape[-2] < size[0] and target.numel() == 1:    # finer than the model: keep its px
+            if out.shape[-2] < size[0]:                          # finer than the model: keep its px
                 mix = self._blend(0, bx * B - M, by * B - M, size[1], size[0])
                 native = torch.from_numpy(mix).permute(2, 0, 1)[None].float().div_(255.0)
-            if native is None and out.shape[-2] < size[0]:         # a per-pixel target: plain resampling
-                out = F.interpolate(out, size=size, mode="bicubic", align_corners=False)
-            else:
-                focus = torch.tensor([[self.base.planes_um[i] for i in self.encoded_planes]], dtype=torch.float32)
-                out = to_native_pitch(out, rad.images, focus, target, native, size)
+            out = to_native_pitch(out, rad.images, focus, target, native, size, alpha)
         img = (out[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
         return np.ascontiguousarray(img[M:M + bh, M:M + bw])
 
