@@ -1,6 +1,6 @@
 """Refocusing a 1024² view: the cached-field decode against re-encoding and against a plain blend.
 
-    .venv/bin/python benchmarks/bench_refocus.py --json [--size 1024] [--planes 3] [--rounds 3] [--threads 2]
+    .venv/bin/python benchmarks/bench_refocus.py --json [--size 1024] [--planes 3] [--rounds 3] [--threads 2] [--weights PATH]
 
 A turn of the focus knob re-runs only the decoder on the cached radiance field (``RefocusNet.decode``);
 the encoder runs once per region. In the same run, on the same stack (phantom planes of the
@@ -63,8 +63,8 @@ def _best(fn, rounds: int) -> float:
     return min(times)
 
 
-def bench(size: int, planes: int, rounds: int) -> dict:
-    model, _ = load_model(shipped_weights())
+def bench(size: int, planes: int, rounds: int, weights=None) -> dict:
+    model, _ = load_model(weights or shipped_weights())
     model.eval()
     stack, focus = _stack(size, planes)
     targets = [0.3 + 0.37 * i for i in range(max(rounds, 1))]
@@ -93,7 +93,7 @@ def reference_conv_s(rounds: int) -> float:
         return _best(lambda i: conv(x), max(rounds, 3))
 
 
-def bench_viewer_path(size: int, planes: int, rounds: int) -> dict:
+def bench_viewer_path(size: int, planes: int, rounds: int, weights=None) -> dict:
     """Cold and warm refocus of a ``size``² view through `RefocusedSlide` (see the docstring)."""
     from engine.refocus.refocused_slide import RadianceCache, RefocusedSlide
     from engine.slides.array import ArraySlide
@@ -104,16 +104,17 @@ def bench_viewer_path(size: int, planes: int, rounds: int) -> dict:
     base = ArraySlide([slide.read_region(0, x, y, size, size, p) for p in range(planes)],
                       planes_um=list(slide.planes_um), mpp=slide.mpp)
     cache = RadianceCache()
+    model = load_model(weights)[0] if weights else None
     ref = reference_conv_s(rounds)
     t = time.perf_counter()
-    RefocusedSlide(base, 0.3, cache=cache).read_region(0, 0, 0, size, size)
+    RefocusedSlide(base, 0.3, model=model, cache=cache).read_region(0, 0, 0, size, size)
     cold = time.perf_counter() - t
     zs = [0.55 + 0.23 * i for i in range(rounds)]
-    warm = _best(lambda i: RefocusedSlide(base, zs[i], cache=cache).read_region(0, 0, 0, size, size), rounds)
+    warm = _best(lambda i: RefocusedSlide(base, zs[i], model=model, cache=cache).read_region(0, 0, 0, size, size), rounds)
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        RefocusedSlide(base, -0.8, cache=cache).read_region(0, 0, 0, size, size)
+        RefocusedSlide(base, -0.8, model=model, cache=cache).read_region(0, 0, 0, size, size)
     ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:6]
     block_px = len(cache) * 512 * 512
     return {"reference_ms": round(ref * 1000, 1), "cold_s": round(cold, 3), "warm_s": round(warm, 4),
@@ -129,10 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--planes", type=int, default=3, help="captured planes in the stack (default 3)")
     ap.add_argument("--rounds", type=int, default=3, help="timed rounds (the minimum is kept)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2, this machine's cores)")
+    ap.add_argument("--weights", type=Path, default=None, help="refocus weights (default: the shipped ones)")
     args = ap.parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
-    result = bench(args.size, args.planes, max(1, args.rounds))
-    result.update(bench_viewer_path(args.size, args.planes, max(1, args.rounds)))
+    result = bench(args.size, args.planes, max(1, args.rounds), args.weights)
+    result.update(bench_viewer_path(args.size, args.planes, max(1, args.rounds), args.weights))
     result.update({"threads": args.threads, "cpus": os.cpu_count(),
                    "load_average_1min": round(os.getloadavg()[0], 2), "rounds": args.rounds})
     if args.json:

@@ -51,6 +51,23 @@ class RefocusNet(nn.Module):
                    pool=config["pool"], image_attention=config.get("image_attention", False),
                    fine_keys=config.get("fine_keys", True))
 
+    def without_fine_keys(self) -> "RefocusNet":
+        """This model as ``fine_keys=False`` (a new model, for fine-tuning into the smaller field):
+        every weight copied except the 1/2-px key head, which the new field does not have."""
+        if not self.config["fine_keys"]:
+            return self
+        out = RefocusNet.from_config({**self.config, "fine_keys": False})
+        state = {}
+        for k, v in self.state_dict().items():
+            if k.startswith("encoder.keys."):
+                i = int(k.split(".")[2])
+                if i == 0:
+                    continue
+                k = k.replace(f"encoder.keys.{i}.", f"encoder.keys.{i - 1}.", 1)
+            state[k] = v
+        out.load_state_dict(state)
+        return out.train(self.training)
+
     # ------------------------------------------------------------------ geometry
     def default_bins(self, focus_um: torch.Tensor) -> torch.Tensor:
         """(B, D) bin z (µm): D bins every ``bin_step_um`` centred on the middle of the planes."""

@@ -201,6 +201,9 @@ def train(cfg: TrainConfig, log=print) -> dict:
         if start is not None:
             model, _ = load_model(start)
             log(f"no checkpoint in {ck}: fine-tuning the weights {start}")
+            if not cfg.fine_keys and model.config["fine_keys"]:
+                model = model.without_fine_keys()
+                log("  into a field without 1/2-px keys (the finest scale pools with the 1/4-px attention)")
         else:
             model = RefocusNet(depth=cfg.depth, channels=cfg.channels, pool=cfg.pool, fine_keys=cfg.fine_keys)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)

@@ -122,3 +122,17 @@ def test_a_field_without_fine_keys_pools_the_finest_scale_with_the_coarser_atten
     again.load_state_dict(model.state_dict())
     with torch.no_grad():
         assert torch.equal(again.eval().decode(again.encode(stack, focus), torch.tensor([0.4])), a)
+
+
+def test_a_trained_model_converts_into_the_smaller_field_and_keeps_its_output():
+    """`without_fine_keys` keeps every weight but the 1/2-px key head: a fine-tuning start whose
+    output stays close to the original's (the finest scale's attention becomes the 1/4-px one)."""
+    model = _perturbed(RefocusNet(**TINY))
+    small = model.without_fine_keys()
+    assert small.config["fine_keys"] is False and model.config["fine_keys"] is True
+    stack, focus = _stack(3, 64, 64)
+    with torch.no_grad():
+        a, b = model(stack, focus, torch.tensor([0.2])), small(stack, focus, torch.tensor([0.2]))
+        assert len(small.encode(stack, focus).keys) == 2
+    assert 0 < float((a - b).abs().mean()) < 0.05
+    assert small.without_fine_keys() is small
