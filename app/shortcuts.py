@@ -5,11 +5,14 @@ from __future__ import annotations
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout
 
+from .focus.actions import MOUSE as FOCUS_MOUSE
+
 #: Gestures no action lists: (what you do, what it does).
 MOUSE = [
     ("Drag (no tool)", "Pan"),
     ("Middle drag, right drag, Space + drag", "Pan while a paint tool is active"),
-    ("Wheel", "Zoom"),
+    ("Wheel over the slide", "Zoom"),
+    *FOCUS_MOUSE,
     ("Left drag with B / E / S", "Paint / erase / smooth a stroke"),
     ("Left drag with F", "Fill a lasso to the brush depth (Shift: a rectangle)"),
 ]

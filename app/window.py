@@ -27,6 +27,7 @@ from .canvas import SlideCanvas
 from .canvas.thumbnail import whole_slide_image
 from .errors import describe, show_error
 from .focus import FocusControl
+from .focus.actions import FocusExtras
 from .focus.refocus_view import RefocusView
 from .jobs import JobIndicator
 from .overlays import OverlayController, OverlayMenu, OverlayPanel, overlay_kind, overlay_kinds
@@ -125,7 +126,6 @@ class MainWindow(QMainWindow):
         self.paint = PaintController(self)
         self.refocus_view.mapped_source = self.paint.mapped_source
 
-        self.focus.zChanged.connect(self._focus_changed)
         self.canvas.viewChanged.connect(self._view_changed)
         self.canvas.cursorMoved.connect(self._cursor_moved)
         self.canvas.tileFailed.connect(self._tile_failed)
@@ -163,6 +163,9 @@ class MainWindow(QMainWindow):
         self._action(view, "Focus &down (previous plane)", self.focus.step_down, QKeySequence("PgDown"))
         self._action(view, "Fine focus up (+0.1 µm)", self.focus.fine_up, QKeySequence("]"))
         self._action(view, "Fine focus down (−0.1 µm)", self.focus.fine_down, QKeySequence("["))
+        #: Coarse steps, scan focus, snap, typed z, Ctrl+wheel; the knob's changes reach
+        #: `_focus_changed` through it (coalesced while dragging: app/focus/dispatch.py).
+        self.focus_extras = FocusExtras(self, view, self._focus_changed)
         view.addSeparator()
         self.overlay_menu = OverlayMenu(view.addMenu("O&verlay"), self.set_overlay,
                                         lambda: self.overlays.kind.key if self.overlays.kind else None,

@@ -43,6 +43,7 @@ class RefocusView(QObject):
         #: source (a `FocusMappedSlide`) to show instead of the slide refocused to z.
         self.mapped_source = None
         self._cache = None
+        self._warm = None  # the executor of `_warm_plan`
         self.slide: Slide | None = None
         #: The refocused source shown now (None on a captured plane) and its view plan.
         self.source = None
@@ -81,6 +82,33 @@ class RefocusView(QObject):
             self._cache.protect(())
             self._cache.clear()
         self._finish()
+        self._warm_plan(slide)
+
+    def _warm_plan(self, slide: Slide) -> None:
+        """Measure what a radiance field of this slide's planes takes (a small encode, cached per
+        model and plane count: `RefocusedSlide.block_radiance_bytes`) on a worker thread, so the
+        first turn of the knob off a plane, which plans the view with it, does not run the model
+        on the UI thread (seconds on a loaded machine). The worker is an executor's (joined at
+        exit, never a daemon thread killed inside torch)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from engine.resources import REFOCUS_WEIGHTS
+
+        if not REFOCUS_WEIGHTS.exists():
+            return
+        cache = self.radiance_cache()
+        if self._warm is None:
+            self._warm = ThreadPoolExecutor(1, thread_name_prefix="finefocus-plan-warm")
+
+        def work():
+            try:
+                from engine.refocus.refocused_slide import RefocusedSlide
+
+                RefocusedSlide(slide, max(slide.planes_um) + 0.5, cache=cache).block_radiance_bytes()
+            except Exception:  # noqa: BLE001 (a warm-up: the knob measures it itself if this failed)
+                pass
+
+        self._warm.submit(work)
 
     def on_plane(self) -> None:
         """The knob is on a captured plane: nothing to refocus (the fields stay cached)."""
@@ -124,18 +152,19 @@ class RefocusView(QObject):
         self.update_progress()
 
     def _source(self, z_um: float, blend_only: bool):
-        """The refocused source at ``z_um`` (the one shown if it is the same z and mode); the
-        focus map's when one is painted and shown."""
-        from engine.refocus.refocused_slide import RefocusedSlide
+        """The refocused source at ``z_um`` (the one shown if it is the same z and mode; a
+        `ViewRefocusedSlide`: cheap stand-ins and uid on this thread); the focus map's when one is
+        painted and shown."""
+        from .view_source import ViewRefocusedSlide
 
         mapped = self.mapped_source(self.slide, z_um, blend_only) if self.mapped_source else None
         if mapped is not None:
             return mapped
         for cand in (self.source, self.canvas.source):
-            if type(cand) is RefocusedSlide and cand.base is self.slide and cand.z_um == float(z_um) \
+            if type(cand) is ViewRefocusedSlide and cand.base is self.slide and cand.z_um == float(z_um) \
                     and cand.blend_only == blend_only:
                 return cand
-        return RefocusedSlide(self.slide, z_um, cache=self.radiance_cache(), blend_only=blend_only)
+        return ViewRefocusedSlide(self.slide, z_um, cache=self.radiance_cache(), blend_only=blend_only)
 
     # ------------------------------------------------------------------ progress
     def state(self) -> tuple[str, int, int]:
