@@ -324,7 +324,10 @@ def _write(job: _Job, levels, tiles_of: Callable[[int, int, int], np.ndarray], t
             yield pixels
 
     job.report("write", 0, total)
-    write_tiled_ome_tiff(job.out, levels, tiles, tile=tile, **options)
+    try:
+        write_tiled_ome_tiff(job.out, levels, tiles, tile=tile, **options)
+    except OSError as exc:          # a full disk, a folder gone: the store stays to resume
+        raise ExportError(f"{job.out}: cannot write ({exc.strerror or exc})") from None
 
 
 def _export_rgb(slide: Slide, view: Slide, job: _Job, region, *, kind: str, tile: int, compression: str, plane_z: float,
@@ -366,7 +369,8 @@ def export_refocused(slide: Slide, out, *, z_um: float | None = None, focus_map:
             view = FocusMappedSlide(slide, focus_map, model=model, cache=cache)
         except ValueError as exc:
             raise ExportError(str(exc)) from None
-        what, plane_z, focus = f"focus map {focus_map.digest}", float(focus_map.default_um), {"focus_map": focus_map.digest}
+        what, plane_z = f"focus map {focus_map.digest}", float(focus_map.default_um)
+        focus = {"focus_map": focus_map.digest}
     else:
         z = float(z_um)
         if not math.isfinite(z):

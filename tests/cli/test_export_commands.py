@@ -91,13 +91,18 @@ def test_ctrl_c_stops_between_tiles_and_resume_finishes_with_the_same_pixels(str
     assert not data.exists() and not sidecar.exists()
 
 
-def test_aif_export_of_a_region_saves_its_focus_map(stack, tmp_path, capsys):
+def test_aif_export_of_a_region_saves_the_focus_map_it_rendered(stack, tmp_path, capsys):
     out, fm = tmp_path / "aif.ome.tiff", tmp_path / "map.npz"
     assert main(["export", "aif", stack, "--region", "64,32,256,192", "--out", str(out), "--tile", "128",
                  "--save-focus-map", str(fm), "--quiet"]) == 0
     assert "all in focus" in capsys.readouterr().err
     assert _level0(out).shape == (192, 256, 3)
     assert FocusMap.load(fm).painted.any()
+    # the saved map, rendered by `export refocus --focus-map`, is the same all-in-focus image
+    again = tmp_path / "mapped.ome.tiff"
+    assert main(["export", "refocus", stack, "--focus-map", str(fm), "--region", "64,32,256,192", "--out", str(again),
+                 "--tile", "128", "--quiet"]) == 0
+    assert np.array_equal(_level0(again), _level0(out))
 
 
 def test_depthmap_export_is_float32(stack, tmp_path, capsys):
